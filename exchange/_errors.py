@@ -1,0 +1,107 @@
+"""The one exception tree of the bus.
+
+Every error the bus raises on purpose derives from :class:`ExchangeError`. Subtrees group
+errors by what the caller does about them::
+
+    ExchangeError                      root; ``retriable`` says whether trying again can help
+    ├── ConfigError                    settings or files are wrong: fix them, then restart
+    │   ├── CatalogError               the catalog failed validation (``problems`` lists each)
+    │   └── ConnectorConfigError       a connector's config failed validation
+    ├── BrokerError                    Kafka cannot be reached or started (often retriable)
+    │   └── LocalBrokerError           the project's own local broker cannot start or stop
+    ├── CodecError                     bytes that are not a valid record: dead-letter them
+    │   ├── FramingError               wrong magic, truncated header
+    │   ├── UnknownSchemaError         fingerprint or schema id not known
+    │   ├── SchemaMismatchError        the body does not match its schema
+    │   └── PayloadTooLargeError       over the configured size limit
+    └── InquiryError                   an inquiry cannot be made or answered as asked
+        └── InquiryTimeoutError        no outcome arrived in the time the caller allowed
+
+Foreign exceptions (aiokafka, fastavro, httpx …) are translated at the boundary with
+``raise … from exc`` so callers need to catch only this tree.
+"""
+
+from __future__ import annotations
+
+
+class ExchangeError(Exception):
+    """Root of every error the bus raises on purpose."""
+
+    retriable: bool = False
+
+    def __init__(self, message: str, *, retriable: bool | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if retriable is not None:
+            self.retriable = retriable
+
+
+class ConfigError(ExchangeError):
+    """Settings, catalog or config files are wrong; fix them and restart."""
+
+
+class CatalogError(ConfigError):
+    """The catalog failed validation; ``problems`` holds one line per problem."""
+
+    def __init__(self, message: str, *, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+
+class ConnectorConfigError(ConfigError):
+    """A connector's configuration failed validation; ``problems`` holds one line each."""
+
+    def __init__(self, message: str, *, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+
+class BrokerError(ExchangeError):
+    """Kafka cannot be reached, or refused an operation."""
+
+    retriable = True
+
+
+class LocalBrokerError(BrokerError):
+    """The project's own local broker cannot be set up, started or stopped."""
+
+    retriable = False
+
+
+class CodecError(ExchangeError):
+    """Bytes that are not a valid record of the bus; the record belongs in the DLQ."""
+
+    #: A short machine-readable reason, also used as the DLQ reason header.
+    reason: str = "codec-error"
+
+
+class FramingError(CodecError):
+    """The framing is wrong: bad magic bytes or a truncated header."""
+
+    reason = "bad-framing"
+
+
+class UnknownSchemaError(CodecError):
+    """The record names a schema (fingerprint or registry id) that is not known."""
+
+    reason = "unknown-schema"
+
+
+class SchemaMismatchError(CodecError):
+    """The body does not decode with, or the value does not fit, its schema."""
+
+    reason = "schema-mismatch"
+
+
+class PayloadTooLargeError(CodecError):
+    """The record is larger than the configured limit."""
+
+    reason = "payload-too-large"
+
+
+class InquiryError(ExchangeError):
+    """An inquiry cannot be made or answered as asked."""
+
+
+class InquiryTimeoutError(InquiryError):
+    """No outcome reached the caller within the time it allowed."""

@@ -1,0 +1,61 @@
+"""Typed, frozen settings, read from ``EXCHANGE_*`` environment variables.
+
+Built once in an entry point (``main()``, a fixture), never at import time. Every setting is
+listed in ``docs/settings.md``; durations are seconds as floats.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_state_dir() -> Path:
+    return Path.home() / ".local" / "state" / "inquiry-exchange"
+
+
+class ExchangeSettings(BaseSettings):
+    """Settings shared by every process of the bus."""
+
+    model_config = SettingsConfigDict(env_prefix="EXCHANGE_", frozen=True, extra="ignore")
+
+    # --- Kafka connection -------------------------------------------------------------------
+    kafka_bootstrap: str | None = Field(
+        default=None,
+        description="Bootstrap servers of an existing cluster; unset means the local broker "
+        "started with `exchange broker start`.",
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    request_timeout: float = Field(default=30.0, gt=0, description="Kafka request timeout, s.")
+
+    # --- Topology -----------------------------------------------------------------------------
+    topic_prefix: str = Field(default="exchange", pattern=r"^[A-Za-z0-9._-]+$")
+    partitions: int = Field(default=6, ge=1, description="Partitions of every inquiry topic.")
+    replication_factor: int = Field(default=1, ge=1)
+
+    # --- Catalog and payloads -----------------------------------------------------------------
+    catalog_path: Path = Field(
+        default=Path("catalog/demo"), description="Folder of the catalog's YAML files."
+    )
+    schemas_path: Path = Field(default=Path("schemas"), description="Folder of .avsc files.")
+    max_record_bytes: int = Field(
+        default=1_048_576, gt=0, description="Largest inquiry record accepted, in bytes."
+    )
+
+    # --- Local state and operations -----------------------------------------------------------
+    state_dir: Path = Field(
+        default_factory=_default_state_dir,
+        description="Where the local broker and workers keep their files.",
+    )
+    metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, description="Serve /metrics on this port (0: any free)."
+    )
+    log_format: Literal["auto", "console", "json"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

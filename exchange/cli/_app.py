@@ -1,0 +1,47 @@
+"""Root of the ``exchange`` command: each command group lives in its own module.
+
+A group module defines a ``typer.Typer`` named ``app``; it is mounted here. Errors of the
+bus's exception tree end the command with one clear line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from exchange._errors import ExchangeError
+
+app = typer.Typer(
+    name="exchange",
+    help="The inter-agency inquiry exchange bus.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """The inter-agency inquiry exchange bus."""
+
+
+# Command groups are mounted below, one line each.
+
+
+@app.command()
+def version() -> None:
+    """Print the installed version of the bus."""
+    from importlib.metadata import version as dist_version
+
+    typer.echo(dist_version("inquiry-exchange"))
+
+
+def main() -> None:
+    """Console entry point: run the app, turning bus errors into one line and exit code 1."""
+    try:
+        app()
+    except ExchangeError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        sys.exit(1)
