@@ -54,6 +54,9 @@ class ExchangeSettings(BaseSettings):
         default_factory=_default_state_dir,
         description="Where the local broker and workers keep their files.",
     )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address /metrics binds to (0.0.0.0 in containers)."
+    )
     metrics_port: int | None = Field(
         default=None, ge=0, le=65535, description="Serve /metrics on this port (0: any free)."
     )
