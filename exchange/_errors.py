@@ -15,7 +15,9 @@ errors by what the caller does about them::
     │   ├── SchemaMismatchError        the body does not match its schema
     │   └── PayloadTooLargeError       over the configured size limit
     └── InquiryError                   an inquiry cannot be made or answered as asked
-        └── InquiryTimeoutError        no outcome arrived in the time the caller allowed
+        ├── InquiryTimeoutError        no outcome arrived in the time the caller allowed
+        ├── InquiryRejectedError       refused, by the client before sending or by the bus
+        └── InquiryFailedError         the provider answered with an error
 
 Foreign exceptions (aiokafka, fastavro, httpx …) are translated at the boundary with
 ``raise … from exc`` so callers need to catch only this tree.
@@ -105,3 +107,23 @@ class InquiryError(ExchangeError):
 
 class InquiryTimeoutError(InquiryError):
     """No outcome reached the caller within the time it allowed."""
+
+
+class InquiryRejectedError(InquiryError):
+    """The inquiry was refused: ``reason`` is the bus's machine-readable reject reason.
+
+    Raised by the client before anything is sent (unknown service, invalid payload) and by
+    ``Outcome.raise_for_kind()`` for a ``REJECTED`` outcome; fix the inquiry, do not retry as is.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class InquiryFailedError(InquiryError):
+    """The provider answered with an error; ``code`` is its error code (``HANDLER_ERROR`` …)."""
+
+    def __init__(self, message: str, *, code: str, retriable: bool = False) -> None:
+        super().__init__(message, retriable=retriable)
+        self.code = code
