@@ -14,10 +14,11 @@ errors by what the caller does about them::
     │   ├── UnknownSchemaError         fingerprint or schema id not known
     │   ├── SchemaMismatchError        the body does not match its schema
     │   └── PayloadTooLargeError       over the configured size limit
-    └── InquiryError                   an inquiry cannot be made or answered as asked
-        ├── InquiryTimeoutError        no outcome arrived in the time the caller allowed
-        ├── InquiryRejectedError       refused, by the client before sending or by the bus
-        └── InquiryFailedError         the provider answered with an error
+    ├── InquiryError                   an inquiry cannot be made or answered as asked
+    │   ├── InquiryTimeoutError        no outcome arrived in the time the caller allowed
+    │   ├── InquiryRejectedError       refused, by the client before sending or by the bus
+    │   └── InquiryFailedError         the provider answered with an error
+    └── BenchmarkError                 a benchmark's process failed or its system never answered
 
 Foreign exceptions (aiokafka, fastavro, httpx …) are translated at the boundary with
 ``raise … from exc`` so callers need to catch only this tree.
@@ -127,3 +128,7 @@ class InquiryFailedError(InquiryError):
     def __init__(self, message: str, *, code: str, retriable: bool = False) -> None:
         super().__init__(message, retriable=retriable)
         self.code = code
+
+
+class BenchmarkError(ExchangeError):
+    """A benchmark run cannot go on: a scenario process died or the system never answered."""
