@@ -8,7 +8,8 @@ errors by what the caller does about them::
     │   ├── CatalogError               the catalog failed validation (``problems`` lists each)
     │   └── ConnectorConfigError       a connector's config failed validation
     ├── BrokerError                    Kafka cannot be reached or started (often retriable)
-    │   └── LocalBrokerError           the project's own local broker cannot start or stop
+    │   ├── LocalBrokerError           the project's own local broker cannot start or stop
+    │   └── FencedError                another worker took over this worker's partitions
     ├── CodecError                     bytes that are not a valid record: dead-letter them
     │   ├── FramingError               wrong magic, truncated header
     │   ├── UnknownSchemaError         fingerprint or schema id not known
@@ -18,7 +19,8 @@ errors by what the caller does about them::
     │   ├── InquiryTimeoutError        no outcome arrived in the time the caller allowed
     │   ├── InquiryRejectedError       refused, by the client before sending or by the bus
     │   └── InquiryFailedError         the provider answered with an error
-    └── BenchmarkError                 a benchmark's process failed or its system never answered
+    ├── BenchmarkError                 a benchmark's process failed or its system never answered
+    └── ProcessorError                 a stream processor raised: its batch was rolled back, exit
 
 Foreign exceptions (aiokafka, fastavro, httpx …) are translated at the boundary with
 ``raise … from exc`` so callers need to catch only this tree.
@@ -67,6 +69,15 @@ class BrokerError(ExchangeError):
 
 class LocalBrokerError(BrokerError):
     """The project's own local broker cannot be set up, started or stopped."""
+
+    retriable = False
+
+
+class FencedError(BrokerError):
+    """A newer owner of the same transactional id fenced this producer; this worker is a zombie.
+
+    The worker must exit: its partitions already belong to someone else.
+    """
 
     retriable = False
 
@@ -132,3 +143,14 @@ class InquiryFailedError(InquiryError):
 
 class BenchmarkError(ExchangeError):
     """A benchmark run cannot go on: a scenario process died or the system never answered."""
+
+
+class ProcessorError(ExchangeError):
+    """A stream processor raised; the engine rolled back its batch and stops, loudly.
+
+    ``partition`` is the partition number whose batch (or timer tick) was being processed.
+    """
+
+    def __init__(self, message: str, *, partition: int) -> None:
+        super().__init__(message)
+        self.partition = partition
