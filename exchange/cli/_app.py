@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from exchange._errors import ExchangeError
+from exchange.cli import _bench
 
 app = typer.Typer(
     name="exchange",
@@ -28,6 +29,7 @@ def _root() -> None:
 
 
 # Command groups are mounted below, one line each.
+app.command(name="bench")(_bench.bench)
 
 
 @app.command()
