@@ -20,7 +20,7 @@ import fastavro
 import fastavro.schema
 
 from exchange._errors import FramingError, SchemaMismatchError, UnknownSchemaError
-from exchange._state import Inquiry, InquiryState, Phase, Settled
+from exchange._state import InquiryRecord, InquiryState, Phase, Settled
 
 __all__ = ["PENDING_SCHEMA", "SETTLED_SCHEMA", "decode_state", "encode_state"]
 
@@ -88,14 +88,14 @@ _PENDING = fastavro.parse_schema(PENDING_SCHEMA)
 _SETTLED = fastavro.parse_schema(SETTLED_SCHEMA)
 _PENDING_HEADER = _header(PENDING_SCHEMA)
 _SETTLED_HEADER = _header(SETTLED_SCHEMA)
-_PENDING_FIELDS = tuple(Inquiry.__dataclass_fields__)
+_PENDING_FIELDS = tuple(InquiryRecord.__dataclass_fields__)
 _SETTLED_FIELDS = tuple(Settled.__dataclass_fields__)
 
 
 def encode_state(state: InquiryState) -> bytes:
     """The changelog value for *state*."""
     out = io.BytesIO()
-    if isinstance(state, Inquiry):
+    if isinstance(state, InquiryRecord):
         out.write(_PENDING_HEADER)
         fastavro.schemaless_writer(out, _PENDING, {n: getattr(state, n) for n in _PENDING_FIELDS})
     else:
@@ -113,7 +113,7 @@ def decode_state(value: bytes) -> InquiryState:
     header, body = value[:10], io.BytesIO(value[10:])
     try:
         if header == _PENDING_HEADER:
-            return Inquiry(**_read(body, _PENDING))
+            return InquiryRecord(**_read(body, _PENDING))
         if header == _SETTLED_HEADER:
             fields = _read(body, _SETTLED)
             fields["phase"] = Phase(fields["phase"])

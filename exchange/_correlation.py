@@ -34,17 +34,17 @@ from exchange._events import (
     AuditKind,
     Effect,
     Event,
-    Outcome,
     ProviderError,
     RequestAccepted,
     RequestRejected,
     ResponseArrived,
     Restored,
     Route,
+    Settlement,
     StateChange,
     Tick,
 )
-from exchange._state import Inquiry, InquiryState, Phase, Settled
+from exchange._state import InquiryRecord, InquiryState, Phase, Settled
 from exchange._timers import DeadlineIndex
 
 __all__ = ["DEFAULT_RETENTION_MS", "ID_TAKEN_REASON", "INVALID_RESPONSE_CODE", "Correlator"]
@@ -104,7 +104,7 @@ class Correlator:
                 self.restore(inquiry_id, state)
                 return []
 
-    def accept(self, inquiry: Inquiry) -> list[Effect]:
+    def accept(self, inquiry: InquiryRecord) -> list[Effect]:
         """Routing accepted *inquiry*: route it and wait for its answer, unless it is known."""
         known = self._table.get(inquiry.inquiry_id)
         if known is not None:
@@ -114,14 +114,14 @@ class Correlator:
         return [Route(inquiry), StateChange(inquiry.inquiry_id, inquiry)]
 
     def reject(
-        self, inquiry: Inquiry, *, source_agency: str, reason: str, detail: str
+        self, inquiry: InquiryRecord, *, source_agency: str, reason: str, detail: str
     ) -> list[Effect]:
         """Routing refused *inquiry*: settle it REJECTED, unless it is known."""
         known = self._table.get(inquiry.inquiry_id)
         if known is not None:
             return self._duplicate(inquiry, source_agency, known, reason, detail)
         now = inquiry.received_at_ms
-        outcome = Outcome(
+        outcome = Settlement(
             inquiry, Phase.REJECTED, now, source_agency, reject_reason=reason, detail=detail
         )
         # Remember the writer, not the claim, so the writer's retries count as duplicates.
@@ -159,7 +159,7 @@ class Correlator:
         effects: list[Effect] = []
         for inquiry_id in self._timers.due(now_ms):
             state = self._table[inquiry_id]
-            if isinstance(state, Inquiry):
+            if isinstance(state, InquiryRecord):
                 effects.extend(self._time_out(state, now_ms))
             else:
                 del self._table[inquiry_id]
@@ -170,7 +170,7 @@ class Correlator:
         """Replay one changelog record (None: a tombstone); emits nothing."""
         if state is not None:
             self._put(state)
-        elif isinstance(self._table.pop(inquiry_id, None), Inquiry):
+        elif isinstance(self._table.pop(inquiry_id, None), InquiryRecord):
             self._pending -= 1
             self._timers.cancel(inquiry_id)
         else:
@@ -178,7 +178,7 @@ class Correlator:
 
     # --- transitions ----------------------------------------------------------------------
 
-    def _answer(self, inquiry: Inquiry, response: ResponseArrived) -> list[Effect]:
+    def _answer(self, inquiry: InquiryRecord, response: ResponseArrived) -> list[Effect]:
         invalid = response.invalid or _service_mismatch(inquiry, response)
         if invalid is not None:
             error: ProviderError | None = ProviderError(INVALID_RESPONSE_CODE, invalid)
@@ -186,7 +186,7 @@ class Correlator:
         else:
             error, payload = response.error, response.payload
             phase = Phase.FAILED if response.status == "ERROR" else Phase.ANSWERED
-        outcome = Outcome(
+        outcome = Settlement(
             inquiry,
             phase,
             response.now_ms,
@@ -200,12 +200,12 @@ class Correlator:
         )
         return self._settled(inquiry.settle(phase, response.now_ms), outcome, response)
 
-    def _time_out(self, inquiry: Inquiry, now_ms: int) -> list[Effect]:
-        outcome = Outcome(inquiry, Phase.TIMED_OUT, now_ms, inquiry.requester_agency)
+    def _time_out(self, inquiry: InquiryRecord, now_ms: int) -> list[Effect]:
+        outcome = Settlement(inquiry, Phase.TIMED_OUT, now_ms, inquiry.requester_agency)
         return self._settled(inquiry.settle(Phase.TIMED_OUT, now_ms), outcome)
 
     def _settled(
-        self, settled: Settled, outcome: Outcome, response: ResponseArrived | None = None
+        self, settled: Settled, outcome: Settlement, response: ResponseArrived | None = None
     ) -> list[Effect]:
         self._put(settled)
         audit = AuditEvent(
@@ -213,13 +213,13 @@ class Correlator:
             settled.inquiry_id,
             settled.settled_at_ms,
             state=settled,
-            outcome=outcome,
+            settlement=outcome,
             response=response,
         )
         return [outcome, audit, StateChange(settled.inquiry_id, settled)]
 
     def _duplicate(
-        self, request: Inquiry, source: str, known: InquiryState, reason: str, detail: str
+        self, request: InquiryRecord, source: str, known: InquiryState, reason: str, detail: str
     ) -> list[Effect]:
         audit = AuditEvent(
             AuditKind.DUPLICATE_REQUEST,
@@ -232,7 +232,9 @@ class Correlator:
             return [audit]
         # Another agency reused the id: refuse it (and tell it so) without touching the table.
         at = request.received_at_ms
-        outcome = Outcome(request, Phase.REJECTED, at, source, reject_reason=reason, detail=detail)
+        outcome = Settlement(
+            request, Phase.REJECTED, at, source, reject_reason=reason, detail=detail
+        )
         return [outcome, audit]
 
     def _noticed(
@@ -243,9 +245,9 @@ class Correlator:
         )
 
     def _put(self, state: InquiryState) -> None:
-        was_pending = isinstance(self._table.get(state.inquiry_id), Inquiry)
+        was_pending = isinstance(self._table.get(state.inquiry_id), InquiryRecord)
         self._table[state.inquiry_id] = state
-        if isinstance(state, Inquiry):
+        if isinstance(state, InquiryRecord):
             self._pending += 0 if was_pending else 1
             self._timers.schedule(state.inquiry_id, state.deadline_ms)
         else:
@@ -253,7 +255,7 @@ class Correlator:
             self._timers.schedule(state.inquiry_id, state.settled_at_ms + self._retention_ms)
 
 
-def _service_mismatch(inquiry: Inquiry, response: ResponseArrived) -> str | None:
+def _service_mismatch(inquiry: InquiryRecord, response: ResponseArrived) -> str | None:
     asked = (inquiry.service_code, inquiry.service_version)
     if (response.service_code, response.service_version) == asked:
         return None

@@ -3,7 +3,7 @@
 Inputs are what a worker observed (:class:`RequestAccepted`, :class:`RequestRejected`,
 :class:`ResponseArrived`, :class:`Tick`, :class:`Restored`); outputs are what it must write,
 all in the same Kafka transaction as the offsets of the records that caused them
-(:class:`Route`, :class:`Outcome`, :class:`AuditEvent`, :class:`StateChange`). Enumerated
+(:class:`Route`, :class:`Settlement`, :class:`AuditEvent`, :class:`StateChange`). Enumerated
 fields that come from the envelope (status, answer mode, reject reason) are carried as the
 envelope's string symbols, so ``StrEnum`` members of the envelope models fit as they are.
 """
@@ -14,20 +14,20 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from exchange._changelog import encode_state
-from exchange._state import Inquiry, InquiryState, Phase
+from exchange._state import InquiryRecord, InquiryState, Phase
 
 __all__ = [
     "AuditEvent",
     "AuditKind",
     "Effect",
     "Event",
-    "Outcome",
     "ProviderError",
     "RequestAccepted",
     "RequestRejected",
     "ResponseArrived",
     "Restored",
     "Route",
+    "Settlement",
     "StateChange",
     "Tick",
 ]
@@ -40,7 +40,7 @@ __all__ = [
 class RequestAccepted:
     """Routing accepted this request; ``inquiry.received_at_ms`` is the time it was read."""
 
-    inquiry: Inquiry
+    inquiry: InquiryRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,7 @@ class RequestRejected:
     envelope's requester exactly when the reason is ``WRONG_REQUESTER``.
     """
 
-    inquiry: Inquiry
+    inquiry: InquiryRecord
     source_agency: str
     reason: str
     detail: str
@@ -115,14 +115,15 @@ Event = RequestAccepted | RequestRejected | ResponseArrived | Tick | Restored
 class Route:
     """Forward the request, as read, to ``in.<inquiry.provider_agency>``."""
 
-    inquiry: Inquiry
+    inquiry: InquiryRecord
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
-    """The one terminal outcome of an inquiry: write it to ``replies.<deliver_to>``."""
+class Settlement:
+    """The one terminal outcome of an inquiry: write it as an ``InquiryOutcome`` to
+    ``replies.<deliver_to>`` (and, through its SETTLED :class:`AuditEvent`, to ``audit``)."""
 
-    inquiry: Inquiry
+    inquiry: InquiryRecord
     kind: Phase
     settled_at_ms: int
     deliver_to: str
@@ -150,7 +151,7 @@ class AuditKind(StrEnum):
 class AuditEvent:
     """One record for ``audit``, with what the bus knew of the inquiry at that moment.
 
-    ``state`` is the table entry (None when the inquiry is unknown); ``outcome`` is set for
+    ``state`` is the table entry (None when the inquiry is unknown); ``settlement`` is set for
     SETTLED; ``response`` for the response-caused kinds; ``request`` for DUPLICATE_REQUEST.
     """
 
@@ -158,9 +159,9 @@ class AuditEvent:
     inquiry_id: str
     at_ms: int
     state: InquiryState | None = None
-    outcome: Outcome | None = None
+    settlement: Settlement | None = None
     response: ResponseArrived | None = None
-    request: Inquiry | None = None
+    request: InquiryRecord | None = None
     detail: str = ""
 
 
@@ -180,4 +181,4 @@ class StateChange:
         return None if self.state is None else encode_state(self.state)
 
 
-Effect = Route | Outcome | AuditEvent | StateChange
+Effect = Route | Settlement | AuditEvent | StateChange

@@ -1,6 +1,6 @@
 """The state the stream workers keep per inquiry, as compact immutable values.
 
-An inquiry is either **pending** (an :class:`Inquiry`: everything needed later to build its
+An inquiry is either **pending** (an :class:`InquiryRecord`: everything needed later to build its
 outcome and audit record) or **settled** (a :class:`Settled` mark: just enough to recognise a
 late or duplicate record and audit it). Settling swaps the full record for the mark, because
 settled inquiries are remembered for a retention period and far outnumber pending ones at
@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["SETTLED_PHASES", "Inquiry", "InquiryState", "Phase", "Settled"]
+__all__ = ["SETTLED_PHASES", "InquiryRecord", "InquiryState", "Phase", "Settled"]
 
 
 class Phase(StrEnum):
@@ -41,7 +41,7 @@ def _intern(value: str | None) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Inquiry:
+class InquiryRecord:
     """One inquiry as the bus received it, without its payload.
 
     Times are milliseconds since the epoch. ``received_at_ms`` is when the bus read the request
@@ -74,7 +74,7 @@ class Inquiry:
 
     @property
     def phase(self) -> Phase:
-        """Always PENDING: an :class:`Inquiry` in the table is waiting for its answer."""
+        """Always PENDING: an :class:`InquiryRecord` in the table is waiting for its answer."""
         return Phase.PENDING
 
     def settle(self, phase: Phase, at_ms: int) -> Settled:
@@ -124,4 +124,4 @@ class Settled:
 
 
 #: One entry of the state table.
-InquiryState = Inquiry | Settled
+InquiryState = InquiryRecord | Settled
