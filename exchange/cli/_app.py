@@ -10,10 +10,9 @@ import sys
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from exchange._errors import ExchangeError
-from exchange.cli import _bench, _broker
+from exchange.cli import _bench, _catalog, _schemas
 
 app = typer.Typer(
     name="exchange",
@@ -31,7 +30,8 @@ def _root() -> None:
 
 # Command groups are mounted below, one line each.
 app.command(name="bench")(_bench.bench)
-app.add_typer(_broker.app)
+app.add_typer(_catalog.app)
+app.add_typer(_schemas.app)
 
 
 @app.command()
@@ -47,7 +47,5 @@ def main() -> None:
     try:
         app()
     except ExchangeError as exc:
-        # soft_wrap: one line however narrow the terminal; escape: messages may hold "[".
-        console = Console(stderr=True, soft_wrap=True)
-        console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
+        Console(stderr=True).print(f"[bold red]error:[/] {exc.message}", highlight=False)
         sys.exit(1)
