@@ -10,9 +10,10 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from exchange._errors import ExchangeError
-from exchange.cli import _bench, _catalog, _schemas
+from exchange.cli import _bench, _broker, _catalog, _schemas
 
 app = typer.Typer(
     name="exchange",
@@ -30,6 +31,7 @@ def _root() -> None:
 
 # Command groups are mounted below, one line each.
 app.command(name="bench")(_bench.bench)
+app.add_typer(_broker.app)
 app.add_typer(_catalog.app)
 app.add_typer(_schemas.app)
 
@@ -47,5 +49,7 @@ def main() -> None:
     try:
         app()
     except ExchangeError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        # soft_wrap: one line however narrow the terminal; escape: messages may hold "[".
+        console = Console(stderr=True, soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
         sys.exit(1)
