@@ -6,7 +6,8 @@ errors by what the caller does about them::
     ExchangeError                      root; ``retriable`` says whether trying again can help
     ├── ConfigError                    settings or files are wrong: fix them, then restart
     │   ├── CatalogError               the catalog failed validation (``problems`` lists each)
-    │   └── ConnectorConfigError       a connector's config failed validation
+    │   ├── ConnectorConfigError       a connector's config failed validation
+    │   └── SchemaError                an .avsc file is invalid or unsafe to decode with
     ├── BrokerError                    Kafka cannot be reached or started (often retriable)
     │   ├── LocalBrokerError           the project's own local broker cannot start or stop
     │   └── FencedError                another worker took over this worker's partitions
@@ -59,6 +60,10 @@ class ConnectorConfigError(ConfigError):
     def __init__(self, message: str, *, problems: list[str] | None = None) -> None:
         super().__init__(message)
         self.problems = problems or []
+
+
+class SchemaError(ConfigError):
+    """An Avro schema file is invalid, or unsafe to decode untrusted bytes with."""
 
 
 class BrokerError(ExchangeError):
