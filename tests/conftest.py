@@ -1,0 +1,131 @@
+"""Fixtures shared by the whole suite.
+
+Integration tests (``@pytest.mark.integration``) talk to one real Kafka broker per test
+session: the project's local broker, started in a temporary folder the first time a test asks
+for ``kafka_bootstrap`` and stopped when the session ends, or the existing cluster named by
+``EXCHANGE_KAFKA_BOOTSTRAP``. Unit-only runs never start it. Each test gets its own topics,
+consumer groups and topic prefix (``unique``, ``settings``), so tests never see each other's
+records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+
+from exchange import ExchangeSettings
+from exchange._errors import LocalBrokerError
+from exchange._kafka import client_options, resolve_bootstrap
+from exchange._local_broker import LocalBroker
+
+#: Start-up on two busy cores plus a first jar download: generous, still bounded.
+BROKER_START_TIMEOUT = 180.0
+TOPIC_READY_TIMEOUT = 30.0
+
+Unique = Callable[[str], str]
+
+
+class CreateTopics(Protocol):
+    """``await create_topics(*names, partitions=1, config=None)``: create, wait for leaders."""
+
+    def __call__(
+        self, *names: str, partitions: int = 1, config: dict[str, str] | None = None
+    ) -> Awaitable[list[str]]: ...
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Bootstrap address of the session's real broker (started lazily, stopped at the end)."""
+    external = os.environ.get("EXCHANGE_KAFKA_BOOTSTRAP")
+    if external:
+        yield external
+        return
+    broker = LocalBroker(tmp_path_factory.mktemp("kafka"))
+    try:
+        running = broker.start(timeout=BROKER_START_TIMEOUT)
+    except LocalBrokerError as exc:
+        pytest.fail(
+            f"the test broker did not start: {exc.message}\n{broker.log_tail(80)}", pytrace=False
+        )
+    try:
+        yield running.bootstrap
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def unique(request: pytest.FixtureRequest) -> Unique:
+    """``unique("topic")`` -> a fresh name (topic, group, id) that names the test."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name).strip("-")[:40]
+
+    def make(kind: str) -> str:
+        return f"{kind}-{slug}-{uuid.uuid4().hex[:8]}"
+
+    return make
+
+
+@pytest.fixture
+def settings(kafka_bootstrap: str, tmp_path: Path, unique: Unique) -> ExchangeSettings:
+    """Settings for the session's broker, a private state dir and a private topic prefix."""
+    return ExchangeSettings(
+        kafka_bootstrap=kafka_bootstrap,
+        state_dir=tmp_path / "state",
+        topic_prefix=unique("t"),
+    )
+
+
+@pytest.fixture
+def create_topics(settings: ExchangeSettings) -> CreateTopics:
+    """Create topics on the session's broker and wait until every partition has a leader."""
+
+    async def create(
+        *names: str, partitions: int = 1, config: dict[str, str] | None = None
+    ) -> list[str]:
+        from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=resolve_bootstrap(settings), **client_options(settings)
+        )
+        await admin.start()
+        try:
+            topics = [
+                NewTopic(name, partitions, settings.replication_factor, topic_configs=config or {})
+                for name in names
+            ]
+            _raise_topic_errors(await admin.create_topics(topics))
+            await _wait_for_leaders(admin, names, partitions)
+        finally:
+            await admin.close()
+        return list(names)
+
+    return create
+
+
+def _raise_topic_errors(response: Any) -> None:
+    failed = [(name, code, msg) for name, code, msg in response.topic_errors if code != 0]
+    if failed:
+        raise AssertionError(f"could not create topics: {failed}")
+
+
+async def _wait_for_leaders(admin: Any, names: tuple[str, ...], partitions: int) -> None:
+    """Block until metadata shows a leader for every partition (no NotLeader retries later)."""
+    async with asyncio.timeout(TOPIC_READY_TIMEOUT):
+        while True:
+            described = await admin.describe_topics(list(names))
+            led = {
+                topic["topic"]
+                for topic in described
+                if topic["error_code"] == 0
+                and len(topic["partitions"]) == partitions
+                and all(p["leader"] >= 0 for p in topic["partitions"])
+            }
+            if led == set(names):
+                return
+            await asyncio.sleep(0.1)
