@@ -1,0 +1,155 @@
+"""Figures for a time range from the compliance topic, topped up from the audit topic (pure).
+
+``exchange report compliance`` answers for any hour-aligned range ``[since, until)``. Per audit
+partition it covers the range with windows: a whole UTC day by its day window when the
+processor holds it (or when the by-hour breakdown is not asked for), every other hour by its
+hour window (:func:`plan`). For a held window the published partial is taken, and the audit
+records of that window beyond what the partial includes are folded on top; for a window not
+held every audit record of it is folded (:func:`combine`). :class:`PartitionPlan` says where
+the audit partition must be read from, so a report over held windows reads only the tail the
+processor has not published yet, and the result equals a direct count over the audit topic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from exchange._compliance import (
+    EMPTY,
+    AuditFacts,
+    Figures,
+    Granularity,
+    WindowKey,
+    fold_facts,
+    merge,
+    window_keys,
+)
+from exchange._compliance_topic import ComplianceState, Coverage
+
+__all__ = ["PartitionPlan", "Slot", "combine", "plan"]
+
+HOUR = Granularity.HOUR.size_ms
+DAY = Granularity.DAY.size_ms
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One window (any dimension) of the range, and whether the processor holds it."""
+
+    granularity: Granularity
+    start_ms: int
+    held: bool
+
+
+@dataclass(slots=True)
+class PartitionPlan:
+    """How to get one audit partition's figures for the range.
+
+    ``read_from_offset`` is where to start reading the audit partition, or None to start at
+    the first record written at or after ``read_from_time_ms`` (windows not held need every
+    record of the range).
+    """
+
+    partition: int
+    coverage: Coverage | None
+    slots: list[Slot]
+    read_from_offset: int | None
+    read_from_time_ms: int
+    _by_hour: dict[int, Slot] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for slot in self.slots:
+            for hour in range(slot.start_ms, slot.start_ms + slot.granularity.size_ms, HOUR):
+                self._by_hour[hour] = slot
+
+    def slot_at(self, at_ms: int) -> Slot | None:
+        """The slot holding ``at_ms``, None outside the range."""
+        return self._by_hour.get(at_ms - at_ms % HOUR)
+
+
+def align(since_ms: int, until_ms: int) -> tuple[int, int]:
+    """The range widened to whole hours."""
+    return since_ms - since_ms % HOUR, until_ms + (-until_ms) % HOUR
+
+
+def _slots(since: int, until: int, coverage: Coverage | None, by_hour: bool) -> list[Slot]:
+    def held(granularity: Granularity, start: int) -> bool:
+        since_ms = None if coverage is None else coverage.since_ms.get(granularity)
+        return since_ms is not None and start >= since_ms
+
+    slots: list[Slot] = []
+    at = since
+    while at < until:
+        whole_day = at % DAY == 0 and at + DAY <= until
+        if whole_day and not by_hour and (held(Granularity.DAY, at) or coverage is None):
+            slots.append(Slot(Granularity.DAY, at, held(Granularity.DAY, at)))
+            at += DAY
+        else:
+            slots.append(Slot(Granularity.HOUR, at, held(Granularity.HOUR, at)))
+            at += HOUR
+    return slots
+
+
+def plan(
+    state: ComplianceState,
+    partitions: Iterable[int],
+    since_ms: int,
+    until_ms: int,
+    *,
+    by_hour: bool = False,
+    clock_slack_ms: int = 300_000,
+) -> list[PartitionPlan]:
+    """A plan per audit partition for the hour-aligned range ``[since_ms, until_ms)``.
+
+    ``clock_slack_ms`` allows for audit records whose Kafka timestamp is a little before the
+    time they carry (writers' clocks differ).
+    """
+    since, until = align(since_ms, until_ms)
+    plans = []
+    for partition in sorted(partitions):
+        coverage = state.coverage.get(partition)
+        slots = _slots(since, until, coverage, by_hour)
+        all_held = coverage is not None and all(slot.held for slot in slots)
+        read_from = coverage.through_offset + 1 if all_held and coverage is not None else None
+        plans.append(PartitionPlan(partition, coverage, slots, read_from, since - clock_slack_ms))
+    return plans
+
+
+def combine(
+    state: ComplianceState,
+    plans: Iterable[PartitionPlan],
+    audit: Iterable[tuple[int, int, AuditFacts]],
+) -> dict[WindowKey, Figures]:
+    """Figures per window of the plans: held partials plus the audit records they lack.
+
+    ``audit`` yields ``(partition, offset, facts)`` read as the plans say.
+    """
+    by_partition = {p.partition: p for p in plans}
+    out: dict[WindowKey, Figures] = {}
+    for (window, partition), partial in state.partials.items():
+        part = by_partition.get(partition)
+        slot = None if part is None else part.slot_at(window.start_ms)
+        if slot is not None and slot.held and _same_window(slot, window):
+            out[window] = merge(out.get(window, EMPTY), partial.figures)
+    for partition, offset, facts in audit:
+        part = by_partition.get(partition)
+        slot = None if part is None else part.slot_at(facts.at_ms)
+        if part is None or slot is None:
+            continue
+        for window in window_keys(facts, [slot.granularity]):
+            if not slot.held or offset > _included_through(state, part, window):
+                out[window] = fold_facts(out.get(window, EMPTY), facts)
+    return out
+
+
+def _same_window(slot: Slot, window: WindowKey) -> bool:
+    return slot.granularity is window.granularity and slot.start_ms == window.start_ms
+
+
+def _included_through(state: ComplianceState, part: PartitionPlan, window: WindowKey) -> int:
+    """The highest audit offset of this partition already in the window's published figures."""
+    assert part.coverage is not None  # a held slot implies coverage
+    partial = state.partials.get((window, part.partition))
+    through = part.coverage.through_offset
+    return through if partial is None else max(through, partial.through_offset)
