@@ -87,10 +87,27 @@ async def create_topics(env: ScenarioEnv, names: Sequence[str]) -> None:
         await admin.start()
         topics = [NewTopic(n, num_partitions=env.partitions, replication_factor=1) for n in names]
         await admin.create_topics(topics)
-    except KafkaError as exc:
+        await _wait_for_leaders(admin, names)
+    except (KafkaError, TimeoutError) as exc:
         raise BrokerError(f"cannot create benchmark topics at {env.bootstrap}: {exc}") from exc
     finally:
         await admin.close()
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: Sequence[str]) -> None:
+    """Creation returns before every partition has a leader; writing earlier only earns
+    retries and warnings, so wait until the broker describes each partition with one."""
+    async with asyncio.timeout(30):
+        while True:
+            described = await admin.describe_topics(list(names))
+            if all(
+                t["error_code"] == 0
+                and t["partitions"]
+                and all(p["leader"] >= 0 for p in t["partitions"])
+                for t in described
+            ):
+                return
+            await asyncio.sleep(0.1)
 
 
 async def delete_topics(env: ScenarioEnv, names: Sequence[str]) -> None:

@@ -177,7 +177,7 @@ async def run_scenario(
 ) -> dict[str, Any]:
     """Prepare, measure and clean up one scenario; its result as JSON values."""
     scenario = load_scenario(name)
-    run_id = f"bench-{name}-{uuid.uuid4().hex[:8]}"
+    run_id = f"bench-{scenario.name}-{uuid.uuid4().hex[:8]}"
     env = ScenarioEnv(config.bootstrap, run_id, config.partitions, config.payload_bytes)
     progress(f"{name}: preparing ({run_id})")
     await scenario.prepare(env)

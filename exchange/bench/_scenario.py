@@ -13,7 +13,8 @@ The runner, for each scenario::
     cleanup(env)            in the runner: delete topics (best effort)
 
 A new scenario is a module with a ``SCENARIO`` object satisfying :class:`Scenario` and one line
-in :data:`SCENARIOS`. Its own processes can be any command (``ProcessSpec.argv``); an ``async
+in :data:`SCENARIOS` (or, unregistered, named by ``module:attribute`` wherever a scenario name
+goes). Its own processes can be any command (``ProcessSpec.argv``); an ``async
 def f(env, stop)`` of its module runs as one with :func:`python_process`.
 """
 
@@ -110,16 +111,22 @@ def resolve(target: str) -> object:
         raise BenchmarkError(f"cannot load {target}: {exc}") from exc
 
 
+def _target(name: str) -> str | None:
+    """A registered name's ``module:attribute``; a ``module:attribute`` stands for itself."""
+    return name if ":" in name else SCENARIOS.get(name)
+
+
 def is_available(name: str) -> bool:
     """Whether the scenario's module exists in this installation."""
-    target = SCENARIOS.get(name)
+    target = _target(name)
     return target is not None and importlib.util.find_spec(target.partition(":")[0]) is not None
 
 
 def load_scenario(name: str) -> Scenario:
-    """The scenario registered under ``name``."""
-    if name not in SCENARIOS:
+    """The scenario registered under ``name``, or at ``name`` if it is ``module:attribute``."""
+    target = _target(name)
+    if target is None:
         raise BenchmarkError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
     if not is_available(name):
         raise BenchmarkError(f"scenario {name!r} is not available in this version")
-    return cast("Scenario", resolve(SCENARIOS[name]))  # the registry promises a Scenario
+    return cast("Scenario", resolve(target))  # the registry promises a Scenario
