@@ -79,6 +79,8 @@ class _Section(Generic[M]):
     entries: list[_Entry[M]]
     #: Names of entries that failed validation, so references to them are not reported too.
     invalid_names: frozenset[str]
+    #: False when the file's list could not be read at all: references into it are not checked.
+    readable: bool
 
 
 def load_catalog(path: Path, schemas_path: Path) -> Catalog:
@@ -97,6 +99,8 @@ def load_catalog(path: Path, schemas_path: Path) -> Catalog:
         [entry.value for entry in policies.entries],
         also_agencies=agencies.invalid_names,
         also_services=specs.invalid_names,
+        check_agency_refs=agencies.readable,
+        check_service_refs=specs.readable,
     )
     sections: dict[Section, _Section[Any]] = {
         "agencies": agencies,
@@ -124,6 +128,8 @@ def _read_section(
     file = folder / CATALOG_FILES[section]
     nodes, found = read_entries(file, section)
     problems += found
+    if nodes is None:
+        return _Section(file, [], frozenset(), readable=False)
     entries: list[_Entry[M]] = []
     invalid: set[str] = set()
     for node in nodes:
@@ -136,9 +142,24 @@ def _read_section(
             entries.append(_Entry(model.model_validate(raw), node))
         except ValidationError as exc:
             label = _label(section, raw)
-            problems += [_field_problem(file, node, label, error) for error in exc.errors()]
+            errors = _most_specific(exc.errors())
+            problems += [_field_problem(file, node, label, error) for error in errors]
             invalid.update(_names(section, raw))
-    return _Section(file, entries, frozenset(invalid))
+    return _Section(file, entries, frozenset(invalid), readable=True)
+
+
+def _most_specific(errors: list[Any]) -> list[Any]:
+    """Drop errors about a value whose parts have errors of their own.
+
+    pydantic reports a list whose only item is invalid both at the item and, as "too short",
+    at the list; the item's error is the one worth reading.
+    """
+    locs = [tuple(error["loc"]) for error in errors]
+    return [
+        error
+        for error, loc in zip(errors, locs, strict=True)
+        if not any(len(other) > len(loc) and other[: len(loc)] == loc for other in locs)
+    ]
 
 
 def _field_problem(file: Path, node: yaml.Node, label: str, error: Any) -> Problem:
@@ -159,7 +180,7 @@ def _field_problem(file: Path, node: yaml.Node, label: str, error: Any) -> Probl
 
 def _locate(issue: Issue, section: _Section[Any]) -> Problem:
     node = section.entries[issue.index].node
-    message = issue.message
+    message = f"{issue.label}: {issue.message}"
     if issue.duplicate_of is not None:
         first = section.entries[issue.duplicate_of].node.start_mark
         message += f" (first at line {first.line + 1})"
@@ -185,7 +206,7 @@ def _label(section: Section, raw: Any) -> str:
     if section == "agencies":
         return f"agency {data.get('code', '?')}"
     if section == "services":
-        return f"service {data.get('code', '?')} v{data.get('version', '?')}"
+        return f"service {data.get('code', '?')}.v{data.get('version', '?')}"
     return f"policy {data.get('requester', '?')} -> {data.get('service', '?')}"
 
 

@@ -418,4 +418,4 @@ def _grants(policies: Iterable[Policy]) -> dict[_GrantKey, dict[str, Purpose]]:
 
 def _describe(issue: Issue) -> str:
     path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in issue.path)
-    return f"{issue.section}[{issue.index}]{path}: {issue.message}"
+    return f"{issue.section}[{issue.index}]{path}: {issue.label}: {issue.message}"

@@ -36,20 +36,23 @@ def problem_at(file: Path, mark: yaml.Mark | None, message: str) -> Problem:
     return Problem(file, mark.line + 1, mark.column + 1, message)
 
 
-def read_entries(file: Path, key: str) -> tuple[list[yaml.Node], list[Problem]]:
-    """The nodes of the list under top-level ``key``, and the problems found on the way."""
+def read_entries(file: Path, key: str) -> tuple[list[yaml.Node] | None, list[Problem]]:
+    """The nodes of the list under top-level ``key``, and the problems found on the way.
+
+    The nodes are None when the list cannot be read at all (missing file, broken YAML).
+    """
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return [], [Problem(file, 1, 1, "file is missing")]
+        return None, [Problem(file, 1, 1, "file is missing")]
     except (OSError, UnicodeDecodeError) as exc:
-        return [], [Problem(file, 1, 1, f"cannot read file: {exc}")]
+        return None, [Problem(file, 1, 1, f"cannot read file: {exc}")]
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        return [], [problem_at(file, exc.problem_mark, f"malformed YAML: {_yaml_reason(exc)}")]
+        return None, [problem_at(file, exc.problem_mark, f"malformed YAML: {_yaml_reason(exc)}")]
     except yaml.YAMLError as exc:
-        return [], [Problem(file, 1, 1, f"malformed YAML: {exc}")]
+        return None, [Problem(file, 1, 1, f"malformed YAML: {exc}")]
     problems = [problem_at(file, m, msg) for m, msg in _duplicate_keys(root)]
     entries, shape = _top_level(root, key)
     return entries, problems + [problem_at(file, m, msg) for m, msg in shape]
@@ -92,13 +95,13 @@ def _child(node: yaml.Node, part: str | int, aliases: dict[str, str]) -> yaml.No
 
 def _top_level(
     root: yaml.Node | None, key: str
-) -> tuple[list[yaml.Node], list[tuple[yaml.Mark | None, str]]]:
-    """The list under ``key``; every other top-level shape is a problem."""
+) -> tuple[list[yaml.Node] | None, list[tuple[yaml.Mark | None, str]]]:
+    """The list under ``key`` (None if there is none); every other top-level shape is a problem."""
     if root is None:
-        return [], [(None, f"file is empty; expected a top-level '{key}:' list")]
+        return None, [(None, f"file is empty; expected a top-level '{key}:' list")]
     if not isinstance(root, yaml.MappingNode):
-        return [], [(root.start_mark, f"expected a mapping with a top-level '{key}:' list")]
-    entries: list[yaml.Node] = []
+        return None, [(root.start_mark, f"expected a mapping with a top-level '{key}:' list")]
+    entries: list[yaml.Node] | None = None
     problems: list[tuple[yaml.Mark | None, str]] = []
     found = False
     for key_node, value in root.value:
@@ -108,7 +111,9 @@ def _top_level(
         found = True
         if isinstance(value, yaml.SequenceNode):
             entries = list(value.value)
-        elif not (isinstance(value, yaml.ScalarNode) and value.tag.endswith(":null")):
+        elif isinstance(value, yaml.ScalarNode) and value.tag.endswith(":null"):
+            entries = []
+        else:
             problems.append((value.start_mark, f"'{key}' must be a list"))
     if not found:
         problems.append((root.start_mark, f"missing top-level key '{key}'"))
