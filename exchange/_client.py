@@ -1,0 +1,347 @@
+"""The requester side of the SDK: ask a service, get its one outcome.
+
+Reply routing. Every :class:`ExchangeClient` instance has its own ``instance_id`` (a uuid),
+sent as the ``exchange-reply-to`` header of each request; the stream workers copy it onto the
+outcome they write to ``<prefix>.replies.<AGENCY>``. Each instance reads **every** partition of
+that topic by manual assignment (no consumer group, so instances never steal partitions from
+one another and a new instance needs no rebalance), starting from the end at start-up, with
+``isolation_level="read_committed"`` (outcomes are written in the workers' transactions). It
+compares the header and decodes only its own outcomes; the others are skipped unread.
+
+Cost of that choice: with *N* instances of one agency, each reply is fetched *N* times, so
+broker egress on the replies topic grows with *N* (cheap for the few to few dozen instances an
+agency runs; a deployment with hundreds would give each instance its own replies partition
+instead). Nothing is committed, so an outcome that arrives while no instance of its sender
+runs is not delivered to anyone (it stays in ``replies`` and in the audit trail); an inquiry
+whose caller stopped waiting ends locally as ``TIMED_OUT`` with ``Outcome.local`` set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+import structlog
+from prometheus_client import CollectorRegistry
+
+from exchange._catalog import Catalog, load_catalog
+from exchange._codec import Codec, SchemaStore
+from exchange._envelopes import EncodedInquiry, OutcomeDecoder, RequestEncoder, header_is
+from exchange._errors import BrokerError
+from exchange._kafka import client_options, resolve_bootstrap
+from exchange._metrics import ClientMetrics
+from exchange._outcome import InquirySpec, Outcome
+from exchange._replies import InFlight
+from exchange._settings import ExchangeSettings
+from exchange._wire import HEADER_REPLY_TO
+
+__all__ = ["ExchangeClient"]
+
+log = structlog.get_logger("exchange.client")
+
+#: How long past the bus deadline a caller without a timeout keeps waiting: the workers'
+#: timer settles the inquiry at the deadline, and its outcome still has to travel.
+SETTLE_GRACE = 5.0
+
+
+class ExchangeClient:
+    """One agency's requester: sends inquiries to ``<prefix>.out.<AGENCY>`` and matches the
+    outcomes from ``<prefix>.replies.<AGENCY>`` (see the module docstring for the routing).
+
+    Use it as ``async with ExchangeClient.connect(agency="TAX", settings=s) as client:``, or
+    call :meth:`start` and :meth:`close` yourself. One client serves any number of concurrent
+    inquiries: one producer (``acks=all``, idempotent, a short linger to batch), one reply
+    reader and a table of in-flight futures.
+    """
+
+    def __init__(
+        self,
+        *,
+        agency: str,
+        settings: ExchangeSettings,
+        catalog: Catalog | None = None,
+        subsystem: str | None = None,
+        registry: CollectorRegistry | None = None,
+        linger: float = 0.002,
+    ) -> None:
+        self.agency = agency
+        self.subsystem = subsystem
+        self.instance_id = uuid.uuid4().hex
+        self._settings = settings
+        if catalog is None:
+            catalog = load_catalog(settings.catalog_path, settings.schemas_path)
+        codec = Codec(
+            SchemaStore.from_directory(settings.schemas_path),
+            max_record_bytes=settings.max_record_bytes,
+        )
+        self._encoder = RequestEncoder(catalog, codec, agency, subsystem, reply_to=self.instance_id)
+        self._decoder = OutcomeDecoder(catalog, codec)
+        self._metrics = ClientMetrics(registry if registry is not None else CollectorRegistry())
+        self._linger = linger
+        prefix = settings.topic_prefix
+        self._out_topic = f"{prefix}.out.{agency}"
+        self._replies_topic = f"{prefix}.replies.{agency}"
+        self._reply_to = self.instance_id.encode("ascii")
+        self._in_flight = InFlight()
+        self._producer: Any = None
+        self._consumer: Any = None
+        self._reader: asyncio.Task[None] | None = None
+
+    @classmethod
+    def connect(
+        cls,
+        *,
+        agency: str,
+        settings: ExchangeSettings,
+        catalog: Catalog | None = None,
+        subsystem: str | None = None,
+        registry: CollectorRegistry | None = None,
+    ) -> ExchangeClient:
+        """A client to use with ``async with``: connects on entry, closes on exit."""
+        return cls(
+            agency=agency,
+            settings=settings,
+            catalog=catalog,
+            subsystem=subsystem,
+            registry=registry,
+        )
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Connect the producer and the reply reader; return once outcomes can be received."""
+        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+        from aiokafka.errors import KafkaError
+
+        options = {
+            "bootstrap_servers": resolve_bootstrap(self._settings),
+            **client_options(self._settings),
+        }
+        self._producer = AIOKafkaProducer(
+            **options,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=int(self._linger * 1000),
+        )
+        self._consumer = AIOKafkaConsumer(
+            **options,
+            group_id=None,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            fetch_max_wait_ms=100,
+        )
+        try:
+            await self._producer.start()
+            await self._consumer.start()
+            await self._assign_replies_at_end()
+        except KafkaError as exc:
+            await self._stop_kafka()
+            raise BrokerError(f"cannot connect the {self.agency} client: {exc}") from exc
+        self._reader = asyncio.create_task(self._read_replies(), name="exchange-client-replies")
+        log.info("client started", agency=self.agency, instance_id=self.instance_id)
+
+    async def _assign_replies_at_end(self) -> None:
+        """Assign every replies partition and resolve its end offset *before* any send, so no
+        outcome of this instance can be written before the position the reader starts at."""
+        from aiokafka import TopicPartition
+
+        partitions = await self._producer.partitions_for(self._replies_topic)
+        if not partitions:
+            raise BrokerError(
+                f"topic {self._replies_topic} does not exist; run `exchange topics apply`"
+            )
+        assigned = [TopicPartition(self._replies_topic, p) for p in sorted(partitions)]
+        self._consumer.assign(assigned)
+        await self._consumer.seek_to_end(*assigned)
+        for tp in assigned:
+            await self._consumer.position(tp)
+
+    async def close(self) -> None:
+        """Stop reading replies, flush what was sent, and fail every caller still waiting."""
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+        self._in_flight.fail_all(BrokerError("the client was closed", retriable=False))
+        await self._stop_kafka()
+
+    async def _stop_kafka(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    # --- asking -------------------------------------------------------------------------------
+
+    async def inquire(
+        self,
+        service: str,
+        payload: dict[str, Any],
+        *,
+        purpose: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - a local wait, not the bus deadline
+        case_reference: str | None = None,
+        end_user_id: str | None = None,
+        subject: tuple[str, str] | None = None,
+        deadline: datetime | None = None,
+    ) -> Outcome:
+        """Ask ``service`` and wait for its outcome.
+
+        The payload is validated against the service's newest request schema first; an
+        invalid one raises :class:`~exchange.InquiryRejectedError` before anything is sent.
+        ``deadline`` (the bus's, default: now + the service's deadline) bounds the inquiry on
+        the bus; ``timeout`` bounds how long this call waits (default: until the deadline plus
+        a few seconds). When ``timeout`` runs out first this returns a ``TIMED_OUT`` outcome
+        with ``local=True`` rather than raising; ``outcome.raise_for_kind()`` turns any
+        non-answer into an exception.
+        """
+        spec = InquirySpec(
+            service, payload, purpose, case_reference, end_user_id, subject, deadline
+        )
+        return await self._ask(spec, timeout)
+
+    async def inquire_many(
+        self,
+        specs: Iterable[InquirySpec],
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - a local wait, not the bus deadline
+    ) -> list[Outcome]:
+        """Scatter-gather: send every inquiry at once, return their outcomes in order.
+
+        Whatever has not arrived within ``timeout`` (per call, not per inquiry) is marked
+        ``TIMED_OUT`` locally. An invalid spec raises before any inquiry is sent.
+        """
+        encoded = [self._encoder.encode(spec) for spec in specs]
+        waits = [self._send_encoded(item, timeout) for item in encoded]
+        return list(await asyncio.gather(*waits))
+
+    async def send(
+        self,
+        service: str,
+        payload: dict[str, Any],
+        *,
+        purpose: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - a local wait, not the bus deadline
+        case_reference: str | None = None,
+        end_user_id: str | None = None,
+        subject: tuple[str, str] | None = None,
+        deadline: datetime | None = None,
+    ) -> uuid.UUID:
+        """Fire and forget: send one inquiry and return its id; its outcome comes out of
+        :meth:`outcomes` (a local ``TIMED_OUT`` after ``timeout`` when one is given)."""
+        spec = InquirySpec(
+            service, payload, purpose, case_reference, end_user_id, subject, deadline
+        )
+        item = self._encoder.encode(spec)
+        self._in_flight.expect_streamed(item.inquiry_id, item.service, item.provider, timeout)
+        await self._produce(item)
+        return item.inquiry_id
+
+    async def outcomes(self) -> AsyncIterator[Outcome]:
+        """Outcomes of the inquiries sent with :meth:`send`, as they arrive (runs forever)."""
+        while True:
+            yield await self._in_flight.next_streamed()
+
+    @property
+    def in_flight(self) -> int:
+        """Inquiries sent by this client and not settled yet."""
+        return len(self._in_flight)
+
+    async def _ask(self, spec: InquirySpec, wait: float | None) -> Outcome:
+        return await self._send_encoded(self._encoder.encode(spec), wait)
+
+    async def _send_encoded(self, item: EncodedInquiry, wait: float | None) -> Outcome:
+        if wait is None:
+            wait = item.seconds_to_deadline() + SETTLE_GRACE
+        future = self._in_flight.expect(item.inquiry_id, item.service, item.provider, wait)
+        key = item.key_text
+        self._metrics.in_flight.inc()
+        try:
+            await self._produce(item)
+            outcome = await future
+        finally:
+            self._metrics.in_flight.dec()
+            self._in_flight.forget(key)
+        self._metrics.inquiries.labels(item.provider, item.service, outcome.kind.value).inc()
+        if outcome.elapsed is not None:
+            self._metrics.latency.labels(item.service, outcome.kind.value).observe(outcome.elapsed)
+        return outcome
+
+    async def _produce(self, item: EncodedInquiry) -> None:
+        from aiokafka.errors import KafkaError
+
+        try:
+            delivery = await self._producer.send(
+                self._out_topic, item.value, key=item.key, headers=item.headers
+            )
+        except KafkaError as exc:
+            error = BrokerError(f"cannot send inquiry {item.key_text}: {exc}")
+            self._in_flight.fail(item.key_text, error)
+            raise error from exc
+        delivery.add_done_callback(lambda done: self._delivered(item.key_text, done))
+
+    def _delivered(self, inquiry_id: str, delivery: asyncio.Future[Any]) -> None:
+        if delivery.cancelled():
+            exc: BaseException | None = BrokerError(f"sending inquiry {inquiry_id} cancelled")
+        else:
+            exc = delivery.exception()
+        if exc is not None:
+            error = BrokerError(f"inquiry {inquiry_id} not acknowledged by Kafka: {exc}")
+            error.__cause__ = exc
+            self._in_flight.fail(inquiry_id, error)
+
+    # --- receiving ----------------------------------------------------------------------------
+
+    async def _read_replies(self) -> None:
+        reply_to = self._reply_to
+        in_flight = self._in_flight
+        try:
+            while True:
+                batches = await self._consumer.getmany(timeout_ms=1000, max_records=2000)
+                for records in batches.values():
+                    for record in records:
+                        if header_is(record.headers, HEADER_REPLY_TO, reply_to):
+                            self._deliver(record.value, in_flight)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("reply reader stopped", agency=self.agency)
+            in_flight.fail_all(BrokerError(f"the reply reader stopped: {exc}"))
+            raise
+
+    def _deliver(self, value: bytes, in_flight: InFlight) -> None:
+        try:
+            outcome = self._decoder.decode(value)
+        except Exception:
+            # An outcome addressed to us that we cannot read: nothing to hand to a caller;
+            # its inquiry ends as a local timeout. The workers wrote it, so this is a bug.
+            log.exception("undecodable outcome", agency=self.agency)
+            return
+        key = str(outcome.inquiry_id)
+        elapsed = in_flight.elapsed(key)
+        if elapsed is not None:
+            outcome = _with_elapsed(outcome, elapsed)
+        in_flight.settle(key, outcome)
+
+
+def _with_elapsed(outcome: Outcome, elapsed: float) -> Outcome:
+    return dataclasses.replace(outcome, elapsed=elapsed)
