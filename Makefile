@@ -28,3 +28,7 @@ typecheck: venv ## Run mypy (strict)
 .PHONY: test
 test: venv ## Set everything up and run the tests
 	$(BIN)/pytest
+
+.PHONY: bench
+bench: venv ## Benchmark each scenario side by side (~4 min); results in bench/results/
+	$(BIN)/exchange bench $(BENCH_ARGS)
