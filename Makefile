@@ -1,23 +1,37 @@
-# Every target sets up what it needs; `make help` lists them.
+# Every target sets up what it needs; `make help` lists them. A fresh machine needs only
+# python3 (>= 3.11, with venv), a Java 17+ runtime and Maven; everything else is fetched once
+# (Python packages into .venv, the Kafka jars into ~/.cache/inquiry-exchange).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k broker -x"`.
+PYTEST_ARGS ?=
+# Extra `exchange bench` arguments.
+BENCH_ARGS ?=
+
+.DEFAULT_GOAL := help
 
 .PHONY: help
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
+# The stamp is the console script: rebuilt when pyproject.toml (the dependencies) changes.
 $(BIN)/exchange: pyproject.toml
-	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: Python >= 3.11 needed; run make with PY=python3.11 (or newer)")'
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || { echo "error: '$(PY) -m venv' failed; install the venv module (apt-get install python3-venv)" >&2; exit 1; }
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $@
 
 .PHONY: venv
-venv: $(BIN)/exchange ## Create the virtualenv and install the project
+venv: $(BIN)/exchange ## Create the virtualenv and install the project with its dev tools
+
+.PHONY: jars
+jars: venv ## Fetch the pinned Kafka release's jars (Maven, once; cached per version)
+	@$(BIN)/exchange broker fetch
 
 .PHONY: lint
-lint: venv ## Run ruff
+lint: venv ## Run ruff (lint and format check)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
@@ -25,10 +39,43 @@ lint: venv ## Run ruff
 typecheck: venv ## Run mypy (strict)
 	$(BIN)/mypy
 
+# pytest's exit code goes to $PYTEST_STATUS_FILE when set, so .ci/run can tell "no tests
+# collected" (5) from failing tests; make itself only reports "Error N".
 .PHONY: test
-test: venv ## Set everything up and run the tests
-	$(BIN)/pytest
+test: venv jars ## Set everything up and run every test, unit and real-broker
+	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ -n "$${PYTEST_STATUS_FILE:-}" ]; then echo $$rc > "$$PYTEST_STATUS_FILE"; fi; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests: the test set-up is broken" >&2; fi; \
+	exit $$rc
+
+.PHONY: test-unit
+test-unit: venv ## Run only the tests that need no broker (seconds)
+	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
+
+.PHONY: demo
+demo: venv jars ## Start the local broker, round-trip one Avro record through it, stop it
+	@was_running=0; $(BIN)/exchange broker status >/dev/null 2>&1 && was_running=1; \
+	$(BIN)/exchange broker start && $(BIN)/exchange broker check; rc=$$?; \
+	if [ $$was_running = 0 ]; then $(BIN)/exchange broker stop >/dev/null; fi; \
+	exit $$rc
 
 .PHONY: bench
-bench: venv ## Benchmark each scenario side by side (~4 min); results in bench/results/
+bench: venv jars ## Run the benchmark (throughput, latency, memory per scenario)
 	$(BIN)/exchange bench $(BENCH_ARGS)
+
+.PHONY: broker-start
+broker-start: venv jars ## Start the local broker in the background (prints bootstrap=…)
+	@$(BIN)/exchange broker start
+
+.PHONY: broker-stop
+broker-stop: ## Stop the local broker
+	@if [ -x $(BIN)/exchange ]; then $(BIN)/exchange broker stop; fi
+
+.PHONY: clean
+clean: broker-stop ## Stop the local broker; remove caches and build output (keeps .venv)
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+.PHONY: distclean
+distclean: clean ## Also remove the virtualenv
+	rm -rf $(VENV) *.egg-info

@@ -14,7 +14,7 @@ import time
 import typer
 from pydantic import ValidationError
 
-from exchange._errors import ConfigError
+from exchange._errors import BrokerError, ConfigError
 from exchange._settings import ExchangeSettings
 
 app = typer.Typer(
@@ -118,3 +118,22 @@ def log(lines: int = typer.Option(60, "-n", "--lines", help="How many lines.")) 
     from exchange._local_broker import LocalBroker, local_broker_home
 
     typer.echo(LocalBroker(local_broker_home(_settings())).log_tail(lines))
+
+
+@app.command()
+def check() -> None:
+    """Round-trip one Avro record through the cluster (throwaway topic) and show it."""
+    from exchange._kafka import client_options, resolve_bootstrap
+    from exchange._kafka_smoke import round_trip
+
+    settings = _settings()
+    bootstrap = resolve_bootstrap(settings)
+    result = asyncio.run(round_trip(bootstrap, client_options(settings), settings.topic_prefix))
+    typer.echo(
+        f"round trip via {bootstrap}: topic={result.topic} partition={result.partition} "
+        f"offset={result.offset} bytes={result.size} took={result.seconds * 1000:.0f}ms "
+        f"identical={'yes' if result.identical else 'NO'}"
+    )
+    typer.echo(f"decoded Avro record: {result.decoded}")
+    if not result.identical:
+        raise BrokerError("the record came back with different bytes")
