@@ -15,6 +15,10 @@ import yaml
 
 from exchange._catalog_rules import FieldPath
 
+# libyaml's parser when PyYAML was built with it: ten times faster on a national catalog, with
+# the same node marks.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -48,7 +52,7 @@ def read_entries(file: Path, key: str) -> tuple[list[yaml.Node] | None, list[Pro
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(file, 1, 1, f"cannot read file: {exc}")]
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         return None, [problem_at(file, exc.problem_mark, f"malformed YAML: {_yaml_reason(exc)}")]
     except yaml.YAMLError as exc:

@@ -19,15 +19,11 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
-from fastavro.schema import (
-    SchemaParseException,
-    fingerprint,
-    parse_schema,
-    to_parsing_canonical_form,
-)
+from fastavro.schema import SchemaParseException, parse_schema
 
 from exchange._catalog_model import SchemaRevision, ServiceSpec
 from exchange._catalog_yaml import Problem
+from exchange._fingerprint import schema_fingerprint
 
 __all__ = ["ServiceSchemas", "find_service_schemas", "service_schema_dir"]
 
@@ -122,13 +118,12 @@ def _load_revision(
         reason = problem or "the top-level schema must be a record"
         found.problems.append(Problem(path, _line_of(text, '"namespace"'), 1, reason))
         return None
-    canonical = to_parsing_canonical_form(parsed)
     return SchemaRevision(
         role=role,
         revision=revision,
         path=path,
         full_name=str(parsed["name"]),
-        fingerprint=bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO")),
+        fingerprint=schema_fingerprint(parsed),
     )
 
 
