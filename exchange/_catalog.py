@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from exchange._catalog_ids import format_service_id, split_ref, split_service_id
 from exchange._catalog_model import (
     Agency,
     AnswerMode,
@@ -29,9 +30,6 @@ from exchange._catalog_model import (
     Service,
     ServiceSpec,
     Subsystem,
-    format_service_id,
-    split_ref,
-    split_service_id,
 )
 from exchange._catalog_rules import Issue, Section, find_issues
 from exchange._catalog_yaml import Problem, node_at, problem_at, read_entries, to_python
