@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from exchange._errors import ConfigError
 from exchange.cli._catalog import JsonOption, SchemasOption, catalog_paths, load_or_exit
 
 app = typer.Typer(
@@ -36,7 +37,10 @@ def check(
     as_json: bool = JsonOption,
 ) -> None:
     """Check that every service's schema revisions are compatible under its mode."""
-    from exchange._compat import check_catalog_schemas
+    try:
+        from exchange._compat import check_catalog_schemas
+    except ImportError as exc:  # Apache Avro is a development dependency
+        raise ConfigError("the schema gate needs Apache Avro: pip install 'avro>=1.12'") from exc
 
     path, schemas = catalog_paths(catalog_path, schemas)
     catalog = load_or_exit(path, schemas, as_json=as_json)
