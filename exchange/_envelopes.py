@@ -43,6 +43,7 @@ __all__ = [
     "OutcomeDecoder",
     "ReceivedRequest",
     "RequestEncoder",
+    "ServiceCache",
     "ServiceSchemas",
     "decode_request",
     "encode_response",
@@ -119,7 +120,7 @@ class ServiceSchemas:
         )
 
 
-class _ServiceCache:
+class ServiceCache:
     """Service id → its schemas, resolved once per service and process."""
 
     def __init__(self, catalog: Catalog, codec: Codec) -> None:
@@ -128,6 +129,7 @@ class _ServiceCache:
         self._known: dict[str, ServiceSchemas] = {}
 
     def get(self, service_id: str) -> ServiceSchemas:
+        """The service's schemas; :class:`InquiryRejectedError` if the catalog lacks it."""
         found = self._known.get(service_id)
         if found is None:
             service = self._catalog.service(service_id)
@@ -139,9 +141,10 @@ class _ServiceCache:
             found = self._known[service_id] = ServiceSchemas.of(service, self._codec)
         return found
 
-    def find(self, code: str, version: int) -> ServiceSchemas | None:
+    def find(self, service_id: str) -> ServiceSchemas | None:
+        """The service's schemas, or None if the catalog lacks it."""
         try:
-            return self.get(f"{code}.v{version}")
+            return self.get(service_id)
         except InquiryRejectedError:
             return None
 
@@ -200,7 +203,7 @@ class RequestEncoder:
         *,
         reply_to: str | None,
     ) -> None:
-        self._services = _ServiceCache(catalog, codec)
+        self._services = ServiceCache(catalog, codec)
         self._codec = codec
         self._envelope = codec.store.get(INQUIRY_REQUEST)
         self._requester = {"agency": agency, "subsystem": subsystem}
@@ -299,7 +302,7 @@ class OutcomeDecoder:
     """Turns ``InquiryOutcome`` records into :class:`Outcome` values, payload decoded."""
 
     def __init__(self, catalog: Catalog, codec: Codec) -> None:
-        self._services = _ServiceCache(catalog, codec)
+        self._services = ServiceCache(catalog, codec)
         self._codec = codec
         self._envelope = codec.store.get(INQUIRY_OUTCOME)
 
@@ -310,7 +313,7 @@ class OutcomeDecoder:
         raw_payload = record["payload"]
         payload = None
         if raw_payload is not None:
-            schemas = self._services.find(code, version)
+            schemas = self._services.find(f"{code}.v{version}")
             payload = self._codec.decode(
                 raw_payload, reader=schemas.response if schemas is not None else None
             )

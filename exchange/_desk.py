@@ -1,0 +1,201 @@
+"""The manual desk: inquiries a provider's handler deferred to a person.
+
+A handler that returns ``Answer.defer()`` puts the inquiry on ``<prefix>.desk.<AGENCY>``, a
+compacted topic keyed by inquiry id whose value is the request record exactly as it arrived.
+Answering it (``exchange answer …``, :func:`answer_manually`) writes the provider's response
+with ``answered_by=MANUAL`` to ``<prefix>.out.<AGENCY>`` and then a tombstone for that key on
+the desk. The pending list is the desk's latest value per key, tombstones removed: durable,
+readable by any process of the agency, and no bigger than what is pending (compaction).
+
+Guarantees, honestly: the response is written before the tombstone, so a crash between the
+two leaves an answered inquiry listed; answering it again writes a second response, which the
+stream workers drop as a duplicate (the requester still gets one outcome). An inquiry answered
+after its deadline is delivered nowhere: the bus already settled it as ``TIMED_OUT`` and
+records the response as late.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from exchange._answer import Answer, AnswerStatus, Inquiry
+from exchange._catalog_model import Catalog
+from exchange._codec import Codec
+from exchange._envelopes import ReceivedRequest, ServiceCache, decode_request, encode_response
+from exchange._errors import BrokerError, CodecError, InquiryError, InquiryRejectedError
+from exchange._kafka import client_options, resolve_bootstrap
+from exchange._settings import ExchangeSettings
+
+__all__ = ["Desk", "desk_topic", "ensure_desk_topic"]
+
+#: Compaction keeps one value per pending inquiry; tombstones linger a day for slow readers.
+DESK_TOPIC_CONFIG = {"cleanup.policy": "compact", "delete.retention.ms": "86400000"}
+
+
+def desk_topic(settings: ExchangeSettings, agency: str) -> str:
+    """``<prefix>.desk.<AGENCY>``."""
+    return f"{settings.topic_prefix}.desk.{agency}"
+
+
+def kafka_options(settings: ExchangeSettings) -> dict[str, Any]:
+    """Bootstrap and security keyword arguments for any aiokafka client of the SDK."""
+    return {"bootstrap_servers": resolve_bootstrap(settings), **client_options(settings)}
+
+
+async def ensure_desk_topic(settings: ExchangeSettings, agency: str) -> None:
+    """Create the agency's desk topic if it does not exist (compacted, inquiry partitions)."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import KafkaError
+
+    topic = desk_topic(settings, agency)
+    admin = AIOKafkaAdminClient(**kafka_options(settings))
+    try:
+        await admin.start()
+        if topic in await admin.list_topics():
+            return
+        new = NewTopic(
+            topic, settings.partitions, settings.replication_factor, topic_configs=DESK_TOPIC_CONFIG
+        )
+        response = await admin.create_topics([new])
+        errors = [(code, msg) for _name, code, msg in response.topic_errors if code not in {0, 36}]
+        if errors:  # 36: TOPIC_ALREADY_EXISTS, another process won the race
+            raise BrokerError(f"cannot create {topic}: {errors}")
+    except KafkaError as exc:
+        raise BrokerError(f"cannot create {topic}: {exc}") from exc
+    finally:
+        await admin.close()
+
+
+class Desk:
+    """Reads and answers one agency's deferred inquiries (no producer of its own)."""
+
+    def __init__(
+        self, settings: ExchangeSettings, agency: str, catalog: Catalog, codec: Codec
+    ) -> None:
+        self._settings = settings
+        self.agency = agency
+        self.topic = desk_topic(settings, agency)
+        self.out_topic = f"{settings.topic_prefix}.out.{agency}"
+        self._codec = codec
+        self._services = ServiceCache(catalog, codec)
+
+    async def put(self, producer: Any, key: bytes, value: bytes, headers: Any) -> None:
+        """Put a deferred request on the desk, as received; returns once Kafka has it."""
+        delivery = await producer.send(self.topic, value, key=key, headers=list(headers))
+        await delivery
+
+    async def pending(self) -> list[Inquiry]:
+        """Every inquiry waiting for a person, oldest deadline first."""
+        records = await self._read(partitions=None)
+        inquiries = [
+            self._inquiry(decode_request(value, self._codec)) for value in records.values()
+        ]
+        return sorted(inquiries, key=lambda inquiry: inquiry.deadline)
+
+    async def answer(self, producer: Any, inquiry_id: uuid.UUID | str, answer: Answer) -> Inquiry:
+        """Publish a MANUAL response to a deferred inquiry, then take it off the desk.
+
+        :class:`InquiryError` if the inquiry is not on the desk (never deferred, or answered
+        already); :class:`InquiryRejectedError` (``INVALID_PAYLOAD``) if the payload does not
+        fit the service's response schema.
+        """
+        if answer.status is AnswerStatus.DEFERRED:
+            raise InquiryError("a manual answer cannot be deferred again")
+        key = str(inquiry_id).encode("ascii")
+        value = (await self._read(partitions=key)).get(key)
+        if value is None:
+            raise InquiryError(f"inquiry {inquiry_id} is not waiting on the {self.agency} desk")
+        request = decode_request(value, self._codec)
+        response, headers = self._response(request, answer)
+        sent = await producer.send(self.out_topic, response, key=key, headers=headers)
+        await sent
+        removed = await producer.send(self.topic, None, key=key)
+        await removed
+        return self._inquiry(request)
+
+    def _response(self, request: ReceivedRequest, answer: Answer) -> tuple[bytes, Any]:
+        error = None
+        if answer.status is AnswerStatus.ERROR:
+            error = (
+                answer.error_code or "MANUAL_ERROR",
+                answer.error_message or "",
+                answer.retriable,
+            )
+        try:
+            return encode_response(
+                self._codec,
+                self._services.find(request.service_id),
+                request,
+                status=answer.status,
+                payload=answer.payload,
+                error=error,
+                manual=True,
+            )
+        except CodecError as exc:
+            raise InquiryRejectedError(
+                f"answer does not fit the response schema of {request.service_id}: {exc}",
+                reason="INVALID_PAYLOAD",
+            ) from exc
+
+    def _inquiry(self, request: ReceivedRequest) -> Inquiry:
+        schemas = self._services.find(request.service_id)
+        payload = self._codec.decode(
+            request.envelope["payload"], reader=schemas.request if schemas else None
+        )
+        return request.inquiry(payload)
+
+    async def _read(self, *, partitions: bytes | None) -> dict[bytes, bytes]:
+        """Latest value per key (tombstones drop the key), from the beginning to the end.
+
+        With ``partitions`` set to a key, only the partition that key hashes to is read.
+        """
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+        from aiokafka.errors import KafkaError
+        from aiokafka.partitioner import DefaultPartitioner
+
+        consumer = AIOKafkaConsumer(
+            **kafka_options(self._settings),
+            group_id=None,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+        )
+        try:
+            await consumer.start()
+            known = consumer.partitions_for_topic(self.topic) or set()
+            if not known:
+                await consumer.topics()  # refresh metadata once: the topic may be new
+                known = consumer.partitions_for_topic(self.topic) or set()
+            if not known:
+                return {}
+            if partitions is not None:
+                ordered = sorted(known)
+                known = {DefaultPartitioner()(partitions, ordered, ordered)}
+            assigned = [TopicPartition(self.topic, p) for p in sorted(known)]
+            return await _read_to_end(consumer, assigned)
+        except KafkaError as exc:
+            raise BrokerError(f"cannot read {self.topic}: {exc}") from exc
+        finally:
+            await consumer.stop()
+
+
+async def _read_to_end(consumer: Any, assigned: list[Any]) -> dict[bytes, bytes]:
+    consumer.assign(assigned)
+    await consumer.seek_to_beginning(*assigned)
+    ends = await consumer.end_offsets(assigned)
+    latest: dict[bytes, bytes] = {}
+    remaining = {tp for tp in assigned if ends[tp] > 0}
+    while remaining:
+        batches = await consumer.getmany(*remaining, timeout_ms=1000)
+        for tp, records in batches.items():
+            for record in records:
+                if record.value is None:
+                    latest.pop(record.key, None)
+                else:
+                    latest[record.key] = record.value
+            if records and records[-1].offset + 1 >= ends[tp]:
+                remaining.discard(tp)
+        for tp in list(remaining):
+            if await consumer.position(tp) >= ends[tp]:
+                remaining.discard(tp)
+    return latest

@@ -1,0 +1,398 @@
+"""The provider side of the SDK: answer the inquiries the bus routes to an agency.
+
+Register an async handler per service with :meth:`Provider.handles`, then ``await
+provider.run()`` (or ``async with provider:``). The SDK reads ``<prefix>.in.<AGENCY>`` in a
+consumer group, decodes each request, calls the handler (at most ``concurrency`` at once),
+encodes the :class:`Answer` with the service's newest response schema and writes it to
+``<prefix>.out.<AGENCY>``.
+
+Delivery: at least once. Records are handled concurrently and finish out of order; an offset
+is committed only when every record before it in its partition has its response acknowledged
+by Kafka (``acks=all``). A handler's exception becomes an ``ERROR`` response
+(``HANDLER_ERROR``, message = the exception's type), never a crash; a record that cannot be
+decoded goes to ``<prefix>.dlq`` with its original bytes and the reason in headers.
+
+Handled once: each process remembers the last ``seen_capacity`` inquiry ids it took (an LRU),
+so a redelivered record (a rebalance, a duplicate on ``in``) does not reach the handler again.
+That memory does not survive a restart: after a crash between a response and its offset
+commit, the handler runs again for those few records and the second response is dropped by
+the stream workers as a duplicate, so the requester still gets exactly one outcome.
+
+Deferred answers (``Answer.defer()``) go to the manual desk (:mod:`exchange._desk`).
+Requests past their deadline are not handled (the bus has settled them as ``TIMED_OUT``), and
+a handler still running at the deadline is cancelled without a response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import structlog
+from prometheus_client import CollectorRegistry
+
+from exchange._answer import Answer, AnswerStatus, Inquiry
+from exchange._catalog import Catalog, load_catalog
+from exchange._codec import Codec, SchemaStore
+from exchange._desk import Desk, ensure_desk_topic, kafka_options
+from exchange._envelopes import ReceivedRequest, ServiceCache, decode_request, encode_response
+from exchange._errors import BrokerError, CodecError, ConfigError
+from exchange._intake import OffsetTracker, SeenInquiries
+from exchange._metrics import UNKNOWN_LABEL, DlqMetrics, ProviderMetrics
+from exchange._models import DeadLetter
+from exchange._settings import ExchangeSettings
+
+__all__ = ["Handler", "Provider"]
+
+log = structlog.get_logger("exchange.provider")
+
+#: A service handler: takes the inquiry, returns the answer.
+Handler = Callable[[Inquiry], Awaitable[Answer]]
+H = TypeVar("H", bound=Handler)
+
+#: How long :meth:`Provider.stop` lets handlers in progress finish before cancelling them.
+DRAIN_TIMEOUT = 10.0
+
+
+class Provider:
+    """One agency's provider: handlers per service, fed from ``<prefix>.in.<AGENCY>``."""
+
+    def __init__(
+        self,
+        *,
+        agency: str,
+        settings: ExchangeSettings,
+        catalog: Catalog | None = None,
+        registry: CollectorRegistry | None = None,
+        concurrency: int = 32,
+        group_id: str | None = None,
+        seen_capacity: int = 100_000,
+    ) -> None:
+        if concurrency < 1:
+            raise ConfigError("concurrency must be at least 1")
+        self.agency = agency
+        self._settings = settings
+        self._catalog = catalog or load_catalog(settings.catalog_path, settings.schemas_path)
+        self._codec = Codec(
+            SchemaStore.from_directory(settings.schemas_path),
+            max_record_bytes=settings.max_record_bytes,
+        )
+        self._services = ServiceCache(self._catalog, self._codec)
+        self.desk = Desk(settings, agency, self._catalog, self._codec)
+        prefix = settings.topic_prefix
+        self._in_topic = f"{prefix}.in.{agency}"
+        self._out_topic = f"{prefix}.out.{agency}"
+        self._dlq_topic = f"{prefix}.dlq"
+        self._group_id = group_id or f"{prefix}.provider.{agency}"
+        self._handlers: dict[str, Handler] = {}
+        self._concurrency = concurrency
+        registry = registry if registry is not None else CollectorRegistry()
+        self._metrics = ProviderMetrics(registry)
+        self._dlq_metrics = DlqMetrics(registry)
+        self._seen = SeenInquiries(seen_capacity)
+        self._tracker: OffsetTracker[Any] = OffsetTracker()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._failure: BaseException | None = None
+        self._stopping = asyncio.Event()
+        self._producer: Any = None
+        self._consumer: Any = None
+        self._runner: asyncio.Task[None] | None = None
+
+    # --- registration -------------------------------------------------------------------------
+
+    def handles(self, service: str) -> Callable[[H], H]:
+        """Decorator: ``@provider.handles("nocr.person.verify.v1")`` registers a handler.
+
+        :class:`ConfigError` if the catalog lacks the service or another agency provides it.
+        """
+        found = self._catalog.service(service)
+        if found is None:
+            raise ConfigError(f"service {service} is not in the catalog")
+        if found.provider != self.agency:
+            raise ConfigError(
+                f"service {service} is provided by {found.provider}, not {self.agency}"
+            )
+
+        def register(handler: H) -> H:
+            self._handlers[service] = handler
+            return handler
+
+        return register
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Handle inquiries until :meth:`stop` is called or Kafka fails (then raise)."""
+        await self.start()
+        try:
+            await self._intake()
+        finally:
+            await self._shutdown()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        self._runner = asyncio.create_task(self._intake(), name=f"exchange-provider-{self.agency}")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Connect to Kafka and join the agency's provider group."""
+        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+        from aiokafka.errors import KafkaError
+
+        options = kafka_options(self._settings)
+        self._producer = AIOKafkaProducer(
+            **options, acks="all", enable_idempotence=True, linger_ms=2
+        )
+        self._consumer = AIOKafkaConsumer(
+            **options,
+            group_id=self._group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+        )
+        try:
+            await ensure_desk_topic(self._settings, self.agency)
+            await self._producer.start()
+            await self._consumer.start()
+            self._consumer.subscribe([self._in_topic], listener=_revocation_listener(self))
+        except KafkaError as exc:
+            await self._close_kafka()
+            raise BrokerError(f"cannot start the {self.agency} provider: {exc}") from exc
+        log.info("provider started", agency=self.agency, services=sorted(self._handlers))
+
+    async def stop(self) -> None:
+        """Stop taking inquiries, let those in progress finish, commit, disconnect."""
+        self._stopping.set()
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            try:
+                await runner
+            finally:
+                await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        if self._tasks:
+            _done, pending = await asyncio.wait(set(self._tasks), timeout=DRAIN_TIMEOUT)
+            for task in pending:
+                task.cancel()
+        if self._failure is None:
+            await self._commit()
+        await self._close_kafka()
+
+    async def _close_kafka(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    # --- manual desk --------------------------------------------------------------------------
+
+    async def deferred(self) -> list[Inquiry]:
+        """Inquiries deferred to a person and not answered yet (from the desk topic)."""
+        return await self.desk.pending()
+
+    async def answer_manually(self, inquiry_id: uuid.UUID | str, answer: Answer) -> Inquiry:
+        """Answer a deferred inquiry as a person (``answered_by=MANUAL``); see :class:`Desk`."""
+        if self._producer is None:
+            raise BrokerError("the provider is not started", retriable=False)
+        inquiry = await self.desk.answer(self._producer, inquiry_id, answer)
+        self._count(inquiry.service, answer.status, manual=True)
+        return inquiry
+
+    # --- intake -------------------------------------------------------------------------------
+
+    async def _intake(self) -> None:
+        consumer = self._consumer
+        while not self._stopping.is_set():
+            batches = await consumer.getmany(timeout_ms=200, max_records=self._concurrency)
+            for tp, records in batches.items():
+                for record in records:
+                    await self._slots.acquire()
+                    self._raise_failure()
+                    self._tracker.start(tp, record.offset)
+                    task = asyncio.create_task(self._take(tp, record))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+            await self._commit()
+            self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise BrokerError(f"the {self.agency} provider stopped: {self._failure}") from (
+                self._failure
+            )
+
+    async def _commit(self) -> None:
+        from aiokafka.errors import KafkaError
+
+        offsets = self._tracker.committable()
+        if not offsets or self._consumer is None:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except KafkaError as exc:
+            # A rebalance took the partition: its records are redelivered to the new owner.
+            log.warning("offset commit failed", agency=self.agency, error=str(exc))
+
+    async def _take(self, tp: Any, record: Any) -> None:
+        try:
+            await self._handle_record(record)
+            self._tracker.finish(tp, record.offset)
+        except Exception as exc:  # Kafka failed under us: stop, leave the offset uncommitted
+            log.exception("provider failed", agency=self.agency)
+            self._failure = exc
+            self._stopping.set()
+        finally:
+            self._slots.release()
+
+    async def _handle_record(self, record: Any) -> None:
+        try:
+            request = decode_request(record.value, self._codec)
+        except CodecError as exc:
+            await self._dead_letter(record, exc)
+            return
+        key = str(request.inquiry_id)
+        if not self._seen.claim(key):
+            self._metrics.duplicates.labels(self.agency).inc()
+            return
+        try:
+            await self._answer(request, record)
+        except BaseException:
+            self._seen.release(key)
+            raise
+
+    async def _answer(self, request: ReceivedRequest, record: Any) -> None:
+        handler = self._handlers.get(request.service_id)
+        schemas = self._services.find(request.service_id)
+        if handler is None or schemas is None:
+            message = f"{self.agency} has no handler for {request.service_id}"
+            await self._respond(request, Answer.error("NO_HANDLER", message))
+            return
+        try:
+            payload = self._codec.decode(request.envelope["payload"], reader=schemas.request)
+        except CodecError as exc:
+            await self._dead_letter(record, exc)
+            await self._respond(request, Answer.error("INVALID_REQUEST", exc.reason))
+            return
+        answer = await self._call(handler, request.inquiry(payload))
+        if answer is None:
+            return
+        if answer.status is AnswerStatus.DEFERRED:
+            await self.desk.put(self._producer, record.key, record.value, record.headers or ())
+            self._count(request.service_id, answer.status, manual=True)
+            return
+        await self._respond(request, answer)
+
+    async def _call(self, handler: Handler, inquiry: Inquiry) -> Answer | None:
+        """The handler's answer; an error answer if it raised; None once past the deadline."""
+        remaining = inquiry.deadline.timestamp() - time.time()
+        if remaining <= 0:
+            log.info("inquiry past its deadline, not handled", inquiry_id=str(inquiry.id))
+            return None
+        started = time.monotonic()
+        timer = asyncio.timeout(remaining)
+        try:
+            async with timer:
+                answer = await handler(inquiry)
+        except Exception as exc:
+            if isinstance(exc, TimeoutError) and timer.expired():
+                log.warning("handler ran past the deadline", inquiry_id=str(inquiry.id))
+                return None
+            log.warning(
+                "handler raised", inquiry_id=str(inquiry.id), service=inquiry.service, exc_info=exc
+            )
+            return Answer.error("HANDLER_ERROR", type(exc).__name__)
+        finally:
+            self._metrics.handler_seconds.labels(inquiry.service).observe(
+                time.monotonic() - started
+            )
+        if not isinstance(answer, Answer):
+            return Answer.error("HANDLER_ERROR", f"handler returned {type(answer).__name__}")
+        return answer
+
+    async def _respond(self, request: ReceivedRequest, answer: Answer) -> None:
+        try:
+            value, headers = self._encode(request, answer)
+        except CodecError as exc:
+            log.warning("answer does not fit the response schema", service=request.service_id)
+            value, headers = self._encode(request, Answer.error("INVALID_RESPONSE", exc.reason))
+            answer = Answer.error("INVALID_RESPONSE")
+        key = str(request.inquiry_id).encode("ascii")
+        await self._send(self._out_topic, value, key, headers)
+        self._count(request.service_id, answer.status, manual=False)
+
+    def _encode(self, request: ReceivedRequest, answer: Answer) -> tuple[bytes, Any]:
+        error = None
+        if answer.status is AnswerStatus.ERROR:
+            error = (answer.error_code or "ERROR", answer.error_message or "", answer.retriable)
+        return encode_response(
+            self._codec,
+            self._services.find(request.service_id),
+            request,
+            status=answer.status,
+            payload=answer.payload,
+            error=error,
+            manual=False,
+        )
+
+    async def _send(self, topic: str, value: bytes, key: bytes | None, headers: Any) -> None:
+        from aiokafka.errors import KafkaError
+
+        try:
+            delivery = await self._producer.send(topic, value, key=key, headers=headers)
+            await delivery
+        except KafkaError as exc:
+            raise BrokerError(f"cannot write to {topic}: {exc}") from exc
+
+    async def _dead_letter(self, record: Any, exc: CodecError) -> None:
+        letter = DeadLetter(
+            reason=exc.reason,
+            message=str(exc)[:500],
+            source_topic=record.topic,
+            source_partition=record.partition,
+            source_offset=record.offset,
+            source_timestamp=datetime.fromtimestamp(record.timestamp / 1000, UTC),
+            original_key=record.key,
+            dead_lettered_at=datetime.now(UTC),
+            component=f"provider:{self.agency}",
+        )
+        log.warning("dead-lettered", agency=self.agency, reason=exc.reason, offset=record.offset)
+        await self._send(self._dlq_topic, record.value, record.key, letter.headers())
+        self._dlq_metrics.records.labels("provider", exc.reason).inc()
+
+    def _count(self, service: str, status: AnswerStatus, *, manual: bool) -> None:
+        label = service if service in self._handlers else UNKNOWN_LABEL
+        mode = "manual" if manual else "automatic"
+        self._metrics.handled.labels(self.agency, label, status.value, mode).inc()
+
+
+def _revocation_listener(provider: Provider) -> Any:
+    """Commit what is done before partitions move away, then forget them."""
+    from aiokafka import ConsumerRebalanceListener
+
+    class Revocations(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+        async def on_partitions_revoked(self, revoked: Any) -> None:
+            await provider._commit()
+            for tp in revoked:
+                provider._tracker.drop(tp)
+
+        async def on_partitions_assigned(self, assigned: Any) -> None:
+            return None
+
+    return Revocations()
