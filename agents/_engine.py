@@ -66,11 +66,10 @@ Errors
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
@@ -305,17 +304,22 @@ class Engine(Generic[V]):
             await self.close()
 
     async def close(self) -> None:
-        """Leave the group and close every client; idempotent."""
+        """Leave the group and close every client; idempotent. An engine runs only once."""
         consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            await consumer.stop()
+        restorer, self._restorer = self._restorer, None
         tasks = [*self._tasks.values(), *self._parked.values()]
+        owned = list(self._tasks)
         self._tasks.clear()
         self._parked.clear()
-        await asyncio.gather(*(_stop_producer(task) for task in tasks))
-        restorer, self._restorer = self._restorer, None
-        if restorer is not None:
-            await restorer.stop()
+        try:
+            if consumer is not None:
+                await consumer.stop()  # leaves the group: the others take over at once
+        finally:
+            await asyncio.gather(*(_stop_producer(task) for task in tasks))
+            if restorer is not None:
+                await restorer.stop()
+            for number in owned:
+                self._processor.on_revoked(number)
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -351,20 +355,13 @@ class Engine(Generic[V]):
         by_number: dict[int, dict[TopicPartition, list[Any]]] = {}
         for tp, records in batch.items():
             by_number.setdefault(tp.partition, {})[tp] = records
-        await self._gather(
+        await _settle(
             self._process(self._tasks[number], parts) for number, parts in by_number.items()
         )
 
     async def _run_ticks(self) -> None:
         now_ms = int(time.time() * 1000)
-        await self._gather(self._tick(task, now_ms) for task in self._tasks.values())
-
-    async def _gather(self, coros: Iterable[Any]) -> None:
-        """Run partitions concurrently; re-raise the first failure after all have settled."""
-        results = await asyncio.gather(*coros, return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        await _settle(self._tick(task, now_ms) for task in self._tasks.values())
 
     async def _process(self, task: _Task[V], parts: dict[TopicPartition, list[Any]]) -> None:
         records = [_input(r) for records in parts.values() for r in records]
@@ -406,11 +403,11 @@ class Engine(Generic[V]):
             sent = {
                 where: await _send_rows(producer, where, batch) for where, batch in rows.items()
             }
-            await asyncio.gather(*(future for batches in sent.values() for future, _ in batches))
+            await _settle(future for batches in sent.values() for future, _ in batches)
             if offsets:
                 await producer.send_offsets_to_transaction(offsets, self.config.application_id)
             await producer.commit_transaction()
-        except (TimeoutError, KafkaError) as exc:
+        except Exception as exc:  # aiokafka also raises plain exceptions (IllegalOperation)
             await self._abort(task, exc, begun=begun)
             return False
         if rows[changelog]:
@@ -437,22 +434,25 @@ class Engine(Generic[V]):
                 partition=task.partition,
             ) from exc
 
-    async def _abort(self, task: _Task[V], exc: BaseException, *, begun: bool) -> None:
+    async def _abort(self, task: _Task[V], exc: Exception, *, begun: bool) -> None:
         """Undo a failed transaction: abort it, roll state back, rewind the inputs."""
         self.stats.aborts += 1
         task.state.rollback()
         task.changelog_end = None  # the abort marker moved the changelog's end
-        if isinstance(exc, ProducerFenced):
-            raise FencedError(f"partition {task.partition} was taken over") from exc
+        cause = _fatal_cause(task.producer) or exc
+        if isinstance(cause, ProducerFenced):
+            raise FencedError(f"partition {task.partition} was taken over") from cause
+        if cause is not exc:
+            raise BrokerError(f"producer of partition {task.partition} failed") from cause
         try:
             if begun:
                 await task.producer.abort_transaction()
-        except KafkaError as abort_exc:
+        except Exception as abort_exc:
             raise BrokerError(f"cannot abort on partition {task.partition}") from abort_exc
         for tp, offset in task.committed.items():
             self._consumer.seek(tp, offset)
         self._failures += 1
-        retriable = getattr(exc, "retriable", False) or isinstance(exc, TimeoutError)
+        retriable = isinstance(exc, TimeoutError) or (isinstance(exc, KafkaError) and exc.retriable)
         if not retriable or self._failures > self.config.max_retries:
             raise BrokerError(f"transaction failed on partition {task.partition}: {exc!r}") from exc
         _log.warning("transaction aborted on partition %d, retrying: %r", task.partition, exc)
@@ -617,6 +617,13 @@ async def _send_rows(
     return sent
 
 
+async def _settle(awaitables: Iterable[Awaitable[Any]]) -> None:
+    """Await all; raise the first failure once every one has settled (no error left unread)."""
+    for result in await asyncio.gather(*awaitables, return_exceptions=True):
+        if isinstance(result, BaseException):
+            raise result
+
+
 def default_partition(key: bytes | None, partitions: int) -> int:
     """The partition the default (murmur2) partitioner gives ``key`` among ``partitions``."""
     if key is None:
@@ -631,6 +638,41 @@ def _input(rec: Any) -> InputRecord:
     )
 
 
+def _fatal_cause(producer: Any) -> BaseException | None:
+    """The error that left ``producer`` unusable (e.g. fenced), if any.
+
+    aiokafka records it only in its private transaction manager; reading it also marks the
+    waiter's exception as retrieved, so asyncio does not log it as lost.
+    """
+    txn = producer._txn_manager  # private: aiokafka has no public accessor for it
+    if not txn.is_fatal_error():
+        return None
+    _consume_drain_errors(producer)
+    waiter = txn.wait_for_transaction_end()
+    if waiter.done() and not waiter.cancelled():
+        cause: BaseException | None = waiter.exception()
+        return cause
+    return None
+
+
+def _consume_drain_errors(producer: Any) -> None:
+    """Mark the failed batches' drain-waiter errors as seen.
+
+    When aiokafka's sender dies (fenced) it fails every queued batch, including a private
+    "drained" future nobody awaits; left unread, each is logged from the garbage collector,
+    where Python 3.11 may format it in the middle of another ``ast.parse`` and crash it.
+    """
+    accumulator = getattr(producer, "_message_accumulator", None)
+    queues = [*getattr(accumulator, "_batches", {}).values()]
+    queues.append(getattr(accumulator, "_pending_batches", ()))
+    for batch in (batch for queue in queues for batch in queue):
+        waiter = getattr(batch, "_drain_waiter", None)
+        if waiter is not None and waiter.done() and not waiter.cancelled():
+            waiter.exception()
+
+
 async def _stop_producer(task: _Task[Any]) -> None:
-    with contextlib.suppress(KafkaError):
+    try:
         await task.producer.stop()
+    except Exception:  # closing after a failure: report, keep closing the others
+        _log.warning("producer of partition %d did not stop cleanly", task.partition, exc_info=True)
