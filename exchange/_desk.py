@@ -20,14 +20,15 @@ import uuid
 from typing import Any
 
 from exchange._answer import Answer, AnswerStatus, Inquiry
+from exchange._catalog import load_catalog
 from exchange._catalog_model import Catalog
-from exchange._codec import Codec
+from exchange._codec import Codec, SchemaStore
 from exchange._envelopes import ReceivedRequest, ServiceCache, decode_request, encode_response
 from exchange._errors import BrokerError, CodecError, InquiryError, InquiryRejectedError
 from exchange._kafka import client_options, resolve_bootstrap
 from exchange._settings import ExchangeSettings
 
-__all__ = ["Desk", "desk_topic", "ensure_desk_topic"]
+__all__ = ["Desk", "answer_manually", "desk_topic", "ensure_desk_topic", "list_deferred"]
 
 #: Compaction keeps one value per pending inquiry; tombstones linger a day for slow readers.
 DESK_TOPIC_CONFIG = {"cleanup.policy": "compact", "delete.retention.ms": "86400000"}
@@ -199,3 +200,74 @@ async def _read_to_end(consumer: Any, assigned: list[Any]) -> dict[bytes, bytes]
             if await consumer.position(tp) >= ends[tp]:
                 remaining.discard(tp)
     return latest
+
+
+def manual_answer(
+    status: str | AnswerStatus,
+    payload: dict[str, Any] | None = None,
+    *,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> Answer:
+    """The :class:`Answer` a person gives: ``FOUND``/``NOT_FOUND`` (payload) or ``ERROR``."""
+    try:
+        status = AnswerStatus(status)
+    except ValueError as exc:
+        raise InquiryError(f"status must be FOUND, NOT_FOUND or ERROR, not {status!r}") from exc
+    if status is AnswerStatus.FOUND:
+        if payload is None:
+            raise InquiryError("a FOUND answer needs a payload")
+        return Answer.found(payload)
+    if status is AnswerStatus.NOT_FOUND:
+        return Answer.not_found(payload)
+    if status is AnswerStatus.ERROR:
+        return Answer.error(error_code or "MANUAL_ERROR", error_message or "")
+    raise InquiryError("a manual answer cannot be deferred again")
+
+
+def _desk_for(settings: ExchangeSettings, agency: str, catalog: Catalog | None) -> Desk:
+    if catalog is None:
+        catalog = load_catalog(settings.catalog_path, settings.schemas_path)
+    codec = Codec(
+        SchemaStore.from_directory(settings.schemas_path),
+        max_record_bytes=settings.max_record_bytes,
+    )
+    return Desk(settings, agency, catalog, codec)
+
+
+async def list_deferred(
+    settings: ExchangeSettings, agency: str, *, catalog: Catalog | None = None
+) -> list[Inquiry]:
+    """The agency's inquiries waiting for a person, oldest deadline first."""
+    return await _desk_for(settings, agency, catalog).pending()
+
+
+async def answer_manually(
+    settings: ExchangeSettings,
+    agency: str,
+    inquiry_id: uuid.UUID | str,
+    status: str | AnswerStatus,
+    payload: dict[str, Any] | None = None,
+    *,
+    error_code: str | None = None,
+    error_message: str | None = None,
+    catalog: Catalog | None = None,
+) -> Inquiry:
+    """Answer one deferred inquiry of ``agency`` as a person, from any process (the CLI).
+
+    Publishes the response with ``answered_by=MANUAL`` and takes the inquiry off the desk;
+    returns the inquiry answered. :class:`InquiryError` if it is not waiting on the desk.
+    """
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.errors import KafkaError
+
+    answer = manual_answer(status, payload, error_code=error_code, error_message=error_message)
+    desk = _desk_for(settings, agency, catalog)
+    producer = AIOKafkaProducer(**kafka_options(settings), acks="all", enable_idempotence=True)
+    try:
+        await producer.start()
+        return await desk.answer(producer, inquiry_id, answer)
+    except KafkaError as exc:
+        raise BrokerError(f"cannot answer inquiry {inquiry_id}: {exc}") from exc
+    finally:
+        await producer.stop()

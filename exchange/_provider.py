@@ -39,7 +39,7 @@ from prometheus_client import CollectorRegistry
 from exchange._answer import Answer, AnswerStatus, Inquiry
 from exchange._catalog import Catalog, load_catalog
 from exchange._codec import Codec, SchemaStore
-from exchange._desk import Desk, ensure_desk_topic, kafka_options
+from exchange._desk import Desk, ensure_desk_topic, kafka_options, manual_answer
 from exchange._envelopes import ReceivedRequest, ServiceCache, decode_request, encode_response
 from exchange._errors import BrokerError, CodecError, ConfigError
 from exchange._intake import OffsetTracker, SeenInquiries
@@ -207,10 +207,22 @@ class Provider:
         """Inquiries deferred to a person and not answered yet (from the desk topic)."""
         return await self.desk.pending()
 
-    async def answer_manually(self, inquiry_id: uuid.UUID | str, answer: Answer) -> Inquiry:
-        """Answer a deferred inquiry as a person (``answered_by=MANUAL``); see :class:`Desk`."""
+    async def answer_manually(
+        self,
+        inquiry_id: uuid.UUID | str,
+        status: str | AnswerStatus,
+        payload: dict[str, Any] | None = None,
+        *,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> Inquiry:
+        """Answer a deferred inquiry as a person (``answered_by=MANUAL``); returns it.
+
+        :class:`InquiryError` if it is not waiting on the desk (see :mod:`exchange._desk`).
+        """
         if self._producer is None:
             raise BrokerError("the provider is not started", retriable=False)
+        answer = manual_answer(status, payload, error_code=error_code, error_message=error_message)
         inquiry = await self.desk.answer(self._producer, inquiry_id, answer)
         self._count(inquiry.service, answer.status, manual=True)
         return inquiry
