@@ -39,6 +39,15 @@ class ExchangeSettings(BaseSettings):
     topic_prefix: str = Field(default="exchange", pattern=r"^[A-Za-z0-9._-]+$")
     partitions: int = Field(default=6, ge=1, description="Partitions of every inquiry topic.")
     replication_factor: int = Field(default=1, ge=1)
+    topic_retention: float = Field(
+        default=604_800.0, gt=0, description="How long out/in/replies topics keep records, s."
+    )
+    audit_retention: float | None = Field(
+        default=None, gt=0, description="How long the audit topic keeps records, s; unset: forever."
+    )
+    dlq_retention: float = Field(
+        default=2_592_000.0, gt=0, description="How long the dead-letter topic keeps records, s."
+    )
 
     # --- Catalog and payloads -----------------------------------------------------------------
     catalog_path: Path = Field(
