@@ -25,7 +25,15 @@ from exchange._compliance import (
     percentile,
 )
 
-__all__ = ["Breakdown", "ReportRow", "report_rows", "rows_to_csv", "rows_to_json"]
+__all__ = [
+    "Breakdown",
+    "ReportRow",
+    "iso",
+    "parse_when",
+    "report_rows",
+    "rows_to_csv",
+    "rows_to_json",
+]
 
 Breakdown = Literal["total", "day", "hour"]
 
@@ -131,3 +139,24 @@ def rows_to_csv(rows: list[ReportRow]) -> str:
         counts = row.figures.to_json()
         writer.writerow({**row.summary(), **{f"n_{n}": counts[n] for n in raw}})
     return out.getvalue()
+
+
+_UNITS_MS = {"h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
+
+
+def parse_when(text: str, *, now_ms: int) -> int:
+    """A report bound in ms: ISO-8601 (``2024-05-01``, ``2024-05-01T10:00``; UTC unless it
+    says otherwise), ``now``, or a span before now (``36h``, ``7d``, ``2w``)."""
+    text = text.strip()
+    if text == "now":
+        return now_ms
+    unit = _UNITS_MS.get(text[-1:])
+    if unit is not None and text[:-1].isdigit():
+        return now_ms - int(text[:-1]) * unit
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date, a time, 'now' or a span like 7d") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return round(moment.timestamp() * 1000)

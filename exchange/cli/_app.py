@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from exchange._errors import ExchangeError
-from exchange.cli import _bench, _broker, _catalog, _schemas
+from exchange.cli import _bench, _broker, _catalog, _evaluation, _report, _schemas
 
 app = typer.Typer(
     name="exchange",
@@ -34,6 +34,8 @@ app.command(name="bench")(_bench.bench)
 app.add_typer(_broker.app)
 app.add_typer(_catalog.app)
 app.add_typer(_schemas.app)
+app.add_typer(_evaluation.app)
+app.add_typer(_report.app)
 
 
 @app.command()
