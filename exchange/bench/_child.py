@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -33,21 +34,35 @@ def _say(line: str) -> None:
     sys.stdout.flush()
 
 
+async def _exit_with_parent() -> None:
+    """SIGTERM ourselves once the runner is gone, so no child outlives a killed run."""
+    parent = os.getppid()
+    while os.getppid() == parent:  # noqa: ASYNC110 - nothing signals a parent's death portably
+        await asyncio.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 async def _serve(target: str, env: ScenarioEnv) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await cast("Served", resolve(target))(env, stop)
+    orphan_guard = asyncio.create_task(_exit_with_parent())
+    try:
+        await cast("Served", resolve(target))(env, stop)
+    finally:
+        orphan_guard.cancel()
 
 
 async def _request(name: str, env: ScenarioEnv, plan: LoadPlan, out: Path) -> None:
+    orphan_guard = asyncio.create_task(_exit_with_parent())  # default SIGTERM: exit at once
     scenario = load_scenario(name)
     async with scenario.requester(env) as requester:
         result = await run_plan(requester, plan, lambda: _say(MEASURE))
         await asyncio.to_thread(out.write_text, json.dumps(result))
         _say(DONE)
         await asyncio.to_thread(sys.stdin.read)
+    orphan_guard.cancel()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -27,6 +27,14 @@ def _dist_version(name: str) -> str | None:
         return None
 
 
+def load_average() -> float | None:
+    """The one-minute load average: other work on the machine skews every figure."""
+    try:
+        return round(psutil.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
 def machine_info(kafka_version: str | None) -> dict[str, Any]:
     """Cores, memory, CPU model, OS, Python and client versions, and the broker's version."""
     return {

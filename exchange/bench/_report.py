@@ -87,12 +87,19 @@ def process_table(doc: dict[str, Any]) -> Table:
     return table
 
 
+def _loads_avg(machine: dict[str, Any]) -> str:
+    """``before -> after`` of the one-minute load average, when it was read."""
+    load = machine.get("load_avg_1m") or {}
+    return f"{load.get('before', '?')} -> {load.get('after', '?')}"
+
+
 def print_report(doc: dict[str, Any], console: Console) -> None:
     """Print the tables, the machine line and the bus-to-relay ratio."""
     machine = doc["machine"]
     console.print(
         f"{machine['cores']} cores, {machine['memory_gb']} GB, Python {machine['python']}, "
-        f"Kafka {machine['kafka_version'] or 'unknown'}, {doc['wall_s']} s"
+        f"Kafka {machine['kafka_version'] or 'unknown'}, {doc['wall_s']} s, "
+        f"load average {_loads_avg(machine)}"
     )
     console.print(summary_table(doc))
     console.print(process_table(doc))

@@ -22,7 +22,7 @@ from typing import Any
 
 from exchange._errors import BenchmarkError, ExchangeError
 from exchange.bench._child import DONE, MEASURE
-from exchange.bench._machine import machine_info
+from exchange.bench._machine import load_average, machine_info
 from exchange.bench._plan import LoadPlan
 from exchange.bench._procstats import ProcessMeter, ProcessUsage
 from exchange.bench._report import ratio_bus_to_relay
@@ -200,6 +200,7 @@ async def run_bench(config: BenchConfig, *, progress: Progress = lambda _: None)
     A scenario that fails is recorded with its ``error`` and the run goes on with the next.
     """
     started = datetime.now(UTC)
+    load_before = load_average()
     scenarios: dict[str, Any] = {}
     for name in config.scenarios:
         try:
@@ -212,7 +213,10 @@ async def run_bench(config: BenchConfig, *, progress: Progress = lambda _: None)
         "schema_version": 1,
         "started_at": started.isoformat(timespec="seconds"),
         "wall_s": round((finished - started).total_seconds(), 1),
-        "machine": machine_info(config.kafka_version),
+        "machine": {
+            **machine_info(config.kafka_version),
+            "load_avg_1m": {"before": load_before, "after": load_average()},
+        },
         "config": {
             "partitions": config.partitions,
             "payload_bytes": config.payload_bytes,

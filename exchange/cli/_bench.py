@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,6 +58,16 @@ def _broker(bootstrap: str | None, *, own: bool, console: Console) -> Iterator[_
             yield _Broker(started.bootstrap, started.kafka_version)
         finally:
             broker.stop()
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends the run like Ctrl-C, so scenario processes and the broker get stopped."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _scenario_names(requested: list[str] | None) -> tuple[str, ...]:
@@ -117,7 +128,7 @@ def bench(  # a command with many options: the CLI is where they belong
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     names = _scenario_names(scenario)
-    with _broker(bootstrap, own=own_broker, console=console) as broker:
+    with _sigterm_as_interrupt(), _broker(bootstrap, own=own_broker, console=console) as broker:
         config = BenchConfig(
             bootstrap=broker.bootstrap,
             scenarios=names,
