@@ -16,7 +16,9 @@ One Kafka transaction per partition per batch
     the processor turns p's records into output records and state writes, and p's producer
     sends the outputs, the changelog records of every state key touched and the consumed
     offsets (``send_offsets_to_transaction``) and commits, all in one transaction. The
-    partitions of a batch commit concurrently, each on its own producer. Consumers read at
+    partitions of a batch commit concurrently, each on its own producer; outputs are queued
+    with aiokafka's batch API (one record batch per topic partition, no per-record await or
+    future). Consumers read at
     ``read_committed`` with auto-commit off, so outputs, state and progress become visible
     together or not at all. If a transaction fails, the engine aborts it, puts p's in-memory
     state back (an undo log equal to the changelog's committed records) and rewinds p's inputs
@@ -121,7 +123,13 @@ class OutputRecord:
 
 
 class Processor(Protocol[V]):
-    """What the engine runs. Every method is called with the engine's lock held, one at a time."""
+    """What the engine runs: plain synchronous callables, called one at a time.
+
+    ``process`` and ``on_tick`` must not block; they read and write ``state`` and return the
+    records to produce. A record the processor cannot handle is its own business (route it to a
+    dead-letter topic as an output); an exception escaping them rolls the batch back and stops
+    the engine with :class:`~exchange.ProcessorError`.
+    """
 
     def on_assigned(self, state: PartitionState[V]) -> None:
         """Partition ``state.partition`` is now owned; ``state`` holds its restored keys."""
@@ -364,8 +372,8 @@ class Engine(Generic[V]):
         await _settle(self._tick(task, now_ms) for task in self._tasks.values())
 
     async def _process(self, task: _Task[V], parts: dict[TopicPartition, list[Any]]) -> None:
-        records = [_input(r) for records in parts.values() for r in records]
-        offsets = {tp: records[-1].offset + 1 for tp, records in parts.items()}
+        records = [_input(r) for batch in parts.values() for r in batch]
+        offsets = {tp: batch[-1].offset + 1 for tp, batch in parts.items()}
         outputs = self._call(task, lambda: list(self._processor.process(records, task.state)))
         if await self._commit(task, outputs, offsets):
             self.stats.records_in += len(records)

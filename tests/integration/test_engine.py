@@ -351,6 +351,36 @@ async def test_a_fenced_engine_stops_loudly(kafka_bootstrap: str, topics: dict[s
             await task
 
 
+async def test_a_new_topic_matching_the_pattern_joins_and_stop_is_prompt(
+    kafka_bootstrap: str, create_topics: CreateTopics, topics: dict[str, str], unique: Unique
+) -> None:
+    """A topic created while the engine runs is consumed; stop() returns within seconds."""
+    prefix = unique("agency")
+    config = _config(
+        kafka_bootstrap,
+        topics["app"],
+        "",
+        topics["state"],
+        topics=(),
+        topic_pattern=f"{prefix}\\..*",
+        topic_refresh_interval=1.0,
+    )
+    engine = Engine(config, Counting(topics["out"]), IntCodec())
+    task = asyncio.create_task(engine.run())
+    try:
+        await create_topics(f"{prefix}.first", partitions=PARTITIONS)
+        await _eventually(lambda: _true(len(engine.assignment) == PARTITIONS))
+        await create_topics(f"{prefix}.second", partitions=PARTITIONS)
+        await _produce(kafka_bootstrap, f"{prefix}.second", [(b"k", b"hello")])
+        await _eventually(lambda: _at_least(kafka_bootstrap, topics["out"], 1), within=30)
+        assert len(engine.assignment) == 2 * PARTITIONS
+    finally:
+        engine.stop()
+        started = time.monotonic()
+        await task
+    assert time.monotonic() - started < 5
+
+
 def _worker_main(argv: list[str]) -> None:
     """The SIGKILL test's worker: small batches, so the kill lands between many transactions."""
     bootstrap, app, inputs, out, changelog = argv
