@@ -37,6 +37,7 @@ from exchange._errors import BrokerError, LocalBrokerError
 from exchange._kafka_jars import KafkaDist, ensure_jars, find_java, kafka_dist
 from exchange._kafka_probe import check_reachable
 from exchange._local_broker_config import (
+    NODE_ID,
     BrokerLayout,
     new_cluster_id,
     parse_properties,
@@ -153,28 +154,18 @@ class LocalBroker:
         return layout if port is None else BrokerLayout(**{**asdict(layout), "port": port})
 
     def _recorded_layout(self) -> BrokerLayout:
-        record = _read_json(self.home / "layout.json")
-        meta = self.data_dir / "meta.properties"
-        problem = None
-        if record is None:
-            problem = "layout.json is missing or unreadable"
-        elif not meta.is_file():
-            problem = "meta.properties is missing"
-        else:
-            try:
-                layout = BrokerLayout(**record)
-            except TypeError:
-                problem = "layout.json has unexpected fields"
-            else:
-                if parse_properties(meta.read_text(errors="replace")).get("cluster.id") == (
-                    layout.cluster_id
-                ):
-                    return layout
-                problem = "meta.properties does not match layout.json"
-        raise LocalBrokerError(
-            f"the local broker's data dir {self.data_dir} is corrupt ({problem}); "
-            "run `exchange broker start --fresh` to wipe it and start over"
+        layout = _layout_from(_read_json(self.home / "layout.json"))
+        problem = (
+            "layout.json is missing or unreadable"
+            if layout is None
+            else _meta_problem(self.data_dir / "meta.properties", layout)
         )
+        if problem is not None or layout is None:
+            raise LocalBrokerError(
+                f"the local broker's data dir {self.data_dir} is corrupt ({problem}); "
+                "run `exchange broker start --fresh` to wipe it and start over"
+            )
+        return layout
 
     def _configure(self, java: str, dist: KafkaDist, layout: BrokerLayout) -> None:
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
@@ -239,7 +230,8 @@ class LocalBroker:
             if exit_code is not None:
                 raise LocalBrokerError(
                     f"the local broker exited during start-up (exit code {exit_code}): "
-                    f"{self._failure_hint()}; full log: {self.log_file}"
+                    f"{self._failure_hint()}; full log: {self.log_file}; if its data is "
+                    "damaged, `exchange broker start --fresh` starts over"
                 )
             if _answers(bootstrap):
                 return
@@ -354,6 +346,25 @@ def _free_ports(count: int, avoid: int | None = None) -> list[int]:
 def _host_port(bootstrap: str) -> tuple[str, int]:
     host, _, port = bootstrap.rpartition(":")
     return host, int(port)
+
+
+def _layout_from(record: dict[str, Any] | None) -> BrokerLayout | None:
+    try:
+        return BrokerLayout(**record) if record is not None else None
+    except TypeError:
+        return None
+
+
+def _meta_problem(meta: Path, layout: BrokerLayout) -> str | None:
+    """What is wrong with Kafka's ``meta.properties`` for this layout, if anything."""
+    if not meta.is_file():
+        return "meta.properties is missing"
+    found = parse_properties(meta.read_text(errors="replace"))
+    if found.get("cluster.id") != layout.cluster_id:
+        return "meta.properties does not match layout.json"
+    if found.get("node.id") != NODE_ID:
+        return f"meta.properties names node {found.get('node.id')}, not {NODE_ID}"
+    return None
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

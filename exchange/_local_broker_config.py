@@ -16,6 +16,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+#: The one node's id, as a properties value (also checked in ``meta.properties``).
+NODE_ID = "1"
 #: Partitions of ``__consumer_offsets`` and ``__transaction_state`` (Kafka's default: 50).
 INTERNAL_PARTITIONS = 4
 
@@ -48,7 +50,7 @@ def render_config(layout: BrokerLayout, data_dir: Path) -> str:
     controller = f"127.0.0.1:{layout.controller_port}"
     settings = {
         "process.roles": "broker,controller",
-        "node.id": "1",
+        "node.id": NODE_ID,
         "controller.quorum.bootstrap.servers": controller,
         "listeners": f"PLAINTEXT://{layout.bootstrap},CONTROLLER://{controller}",
         "advertised.listeners": f"PLAINTEXT://{layout.bootstrap},CONTROLLER://{controller}",

@@ -96,6 +96,17 @@ def test_data_dir_of_another_cluster_is_refused(tmp_path: Path) -> None:
         LocalBroker(home).start()
 
 
+def test_data_dir_of_another_node_is_refused(tmp_path: Path) -> None:
+    """meta.properties of a node other than the local broker's one node is called corrupt."""
+    home = tmp_path / "broker"
+    (home / "data").mkdir(parents=True)
+    layout = BrokerLayout(port=1, controller_port=2, cluster_id=new_cluster_id(), kafka_version="x")
+    (home / "layout.json").write_text(json.dumps(layout.__dict__))
+    (home / "data" / "meta.properties").write_text(f"cluster.id={layout.cluster_id}\nnode.id=7\n")
+    with pytest.raises(LocalBrokerError, match="names node 7, not 1"):
+        LocalBroker(home).start()
+
+
 def test_a_broker_never_started_is_not_running(tmp_path: Path) -> None:
     """A home with no running broker reports none, and stopping it is a no-op."""
     broker = LocalBroker(tmp_path / "broker")
