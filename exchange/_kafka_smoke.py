@@ -18,6 +18,7 @@ from typing import Any
 import fastavro
 
 from exchange._errors import BrokerError
+from exchange._kafka_probe import check_reachable
 
 #: Seconds to wait for the record to come back.
 READ_TIMEOUT = 30.0
@@ -62,6 +63,7 @@ async def round_trip(bootstrap: str, options: dict[str, Any], topic_prefix: str)
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import KafkaError
 
+    await check_reachable(bootstrap, READ_TIMEOUT, options)  # a clear line if it is not
     topic = f"{topic_prefix}.check.{uuid.uuid4().hex[:12]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **options)
     try:

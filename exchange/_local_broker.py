@@ -18,14 +18,10 @@ cluster. Stop: SIGTERM (Kafka shuts down cleanly), SIGKILL if it has not exited 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
-import socket
 import subprocess
 import time
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,15 +29,21 @@ from typing import Any
 
 import psutil
 
-from exchange._errors import BrokerError, LocalBrokerError
+from exchange._errors import LocalBrokerError
 from exchange._kafka_jars import KafkaDist, ensure_jars, find_java, kafka_dist
-from exchange._kafka_probe import check_reachable
 from exchange._local_broker_config import (
     NODE_ID,
     BrokerLayout,
     new_cluster_id,
     parse_properties,
     render_config,
+)
+from exchange._local_broker_os import (
+    answers,
+    check_port_free,
+    exclusive,
+    free_ports,
+    terminate_child,
 )
 from exchange._settings import ExchangeSettings
 
@@ -108,26 +110,32 @@ class LocalBroker:
         self, *, port: int | None = None, fresh: bool = False, timeout: float = 90.0
     ) -> RunningBroker:
         """Start the broker (or return it if already running) and wait until it serves."""
-        current = self.running()
-        if current is not None:
-            return current
-        java = find_java()
-        if fresh:
-            self._wipe()
-        dist = kafka_dist()
-        layout = self._layout(dist, port)
-        _check_port_free(layout.port, "Kafka listener")
-        _check_port_free(layout.controller_port, "KRaft controller")
-        ensure_jars(dist)
-        self._configure(java, dist, layout)
-        self._proc = self._spawn(java, dist)
+        with exclusive(self.home / ".lock"):
+            current = self.running()
+            if current is not None:
+                return current
+            java = find_java()
+            if fresh:
+                self._wipe()
+            dist = kafka_dist()
+            layout = self._layout(dist, port)
+            check_port_free(layout.port, "Kafka listener")
+            check_port_free(layout.controller_port, "KRaft controller")
+            ensure_jars(dist)
+            self._configure(java, dist, layout)
+            return self._launch(java, dist, layout, timeout)
+
+    def _launch(
+        self, java: str, dist: KafkaDist, layout: BrokerLayout, timeout: float
+    ) -> RunningBroker:
+        proc = self._proc = self._spawn(java, dist)
         try:
             self._wait_ready(layout.bootstrap, timeout)
         except BaseException:
             self._kill_spawned()
             raise
         started = RunningBroker(
-            pid=self._proc.pid,
+            pid=proc.pid,
             bootstrap=layout.bootstrap,
             kafka_version=dist.version,
             started_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -142,7 +150,7 @@ class LocalBroker:
     def _layout(self, dist: KafkaDist, port: int | None) -> BrokerLayout:
         """The recorded layout of a formatted data dir, or a new one for a fresh dir."""
         if not self.data_dir.exists():
-            listener, controller = _free_ports(2, avoid=port)
+            listener, controller = free_ports(2, avoid=port)
             return BrokerLayout(
                 port=port or listener,
                 controller_port=controller,
@@ -233,7 +241,7 @@ class LocalBroker:
                     f"{self._failure_hint()}; full log: {self.log_file}; if its data is "
                     "damaged, `exchange broker start --fresh` starts over"
                 )
-            if _answers(bootstrap):
+            if answers(bootstrap):
                 return
             if time.monotonic() > deadline:
                 raise LocalBrokerError(
@@ -258,7 +266,7 @@ class LocalBroker:
         running = self.running()
         (self.home / "running.json").unlink(missing_ok=True)
         if self._proc is not None and self._proc.poll() is None:
-            _terminate_child(self._proc, timeout)
+            terminate_child(self._proc, timeout)
             return True
         if running is None:
             return False
@@ -276,7 +284,7 @@ class LocalBroker:
 
     def _kill_spawned(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
-            _terminate_child(self._proc, 10.0)
+            terminate_child(self._proc, 10.0)
 
     def _is_our_process(self, pid: int) -> bool:
         try:
@@ -286,66 +294,6 @@ class LocalBroker:
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             return False
         return alive and _MAIN_CLASS in command and str(self.home / "server.properties") in command
-
-
-def _terminate_child(proc: subprocess.Popen[bytes], timeout: float) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def _answers(bootstrap: str) -> bool:
-    """Whether the broker at ``bootstrap`` accepts connections and describes its cluster."""
-    try:
-        with socket.create_connection(_host_port(bootstrap), timeout=1.0):
-            pass
-    except OSError:
-        return False  # Not listening yet: skip the client, which would log every refusal.
-
-    async def probe() -> bool:
-        try:
-            info = await check_reachable(bootstrap, timeout=5.0)
-        except BrokerError:
-            return False
-        return info.broker_count > 0
-
-    # In a thread of its own: callers may already run an event loop (pytest, async CLIs).
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, probe()).result()
-
-
-def _check_port_free(port: int, role: str) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # As the JVM does: a port left in TIME_WAIT by an earlier run is free to reuse.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError as exc:
-            raise LocalBrokerError(
-                f"port 127.0.0.1:{port} for the {role} is in use ({exc.strerror}); stop what "
-                "uses it, or choose another with `exchange broker start --fresh --port N`"
-            ) from exc
-
-
-def _free_ports(count: int, avoid: int | None = None) -> list[int]:
-    """Distinct ports free right now (all sockets held open together, so no repeats)."""
-    with ExitStack() as stack:
-        ports: list[int] = []
-        while len(ports) < count:
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind(("127.0.0.1", 0))
-            port: int = sock.getsockname()[1]
-            if port != avoid:
-                ports.append(port)
-        return ports
-
-
-def _host_port(bootstrap: str) -> tuple[str, int]:
-    host, _, port = bootstrap.rpartition(":")
-    return host, int(port)
 
 
 def _layout_from(record: dict[str, Any] | None) -> BrokerLayout | None:
