@@ -88,7 +88,7 @@ class Desk:
 
     async def pending(self) -> list[Inquiry]:
         """Every inquiry waiting for a person, oldest deadline first."""
-        records = await self._read(partitions=None)
+        records = await self._read(only_key=None)
         inquiries = [
             self._inquiry(decode_request(value, self._codec)) for value in records.values()
         ]
@@ -104,7 +104,7 @@ class Desk:
         if answer.status is AnswerStatus.DEFERRED:
             raise InquiryError("a manual answer cannot be deferred again")
         key = str(inquiry_id).encode("ascii")
-        value = (await self._read(partitions=key)).get(key)
+        value = (await self._read(only_key=key)).get(key)
         if value is None:
             raise InquiryError(f"inquiry {inquiry_id} is not waiting on the {self.agency} desk")
         request = decode_request(value, self._codec)
@@ -146,10 +146,10 @@ class Desk:
         )
         return request.inquiry(payload)
 
-    async def _read(self, *, partitions: bytes | None) -> dict[bytes, bytes]:
+    async def _read(self, *, only_key: bytes | None) -> dict[bytes, bytes]:
         """Latest value per key (tombstones drop the key), from the beginning to the end.
 
-        With ``partitions`` set to a key, only the partition that key hashes to is read.
+        With ``only_key``, only the partition that key hashes to is read.
         """
         from aiokafka import AIOKafkaConsumer, TopicPartition
         from aiokafka.errors import KafkaError
@@ -162,22 +162,32 @@ class Desk:
             isolation_level="read_committed",
         )
         try:
-            await consumer.start()
-            known = consumer.partitions_for_topic(self.topic) or set()
-            if not known:
-                await consumer.topics()  # refresh metadata once: the topic may be new
-                known = consumer.partitions_for_topic(self.topic) or set()
+            known = await _partitions_of(self._settings, self.topic)
             if not known:
                 return {}
-            if partitions is not None:
-                ordered = sorted(known)
-                known = {DefaultPartitioner()(partitions, ordered, ordered)}
-            assigned = [TopicPartition(self.topic, p) for p in sorted(known)]
-            return await _read_to_end(consumer, assigned)
+            if only_key is not None:
+                known = [DefaultPartitioner()(only_key, known, known)]
+            await consumer.start()
+            return await _read_to_end(consumer, [TopicPartition(self.topic, p) for p in known])
         except KafkaError as exc:
             raise BrokerError(f"cannot read {self.topic}: {exc}") from exc
         finally:
             await consumer.stop()
+
+
+async def _partitions_of(settings: ExchangeSettings, topic: str) -> list[int]:
+    """The topic's partition numbers, sorted; empty if it does not exist."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(**kafka_options(settings))
+    try:
+        await admin.start()
+        if topic not in await admin.list_topics():
+            return []
+        described = await admin.describe_topics([topic])
+        return sorted(p["partition"] for t in described for p in t["partitions"])
+    finally:
+        await admin.close()
 
 
 async def _read_to_end(consumer: Any, assigned: list[Any]) -> dict[bytes, bytes]:
