@@ -126,6 +126,7 @@ def plot_latency(doc: dict[str, Any], path: Path) -> Path:
             ax.plot(xs, ys, style, color=f"C{i}", marker="o", label=f"{name} {pct}")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xticks(xs, labels=loads)
     ax.set_xlabel("offered load (inquiries/s)")
     ax.set_ylabel("latency (ms), from scheduled send time")

@@ -45,6 +45,8 @@ class BenchConfig:
     partitions: int = 6
     payload_bytes: int = 300
     kafka_version: str | None = None
+    #: The broker's process, when it runs on this machine: its CPU is measured as ``broker``.
+    broker_pid: int | None = None
 
 
 @dataclass(slots=True)
@@ -124,9 +126,13 @@ def _requester_spec(name: str, env: ScenarioEnv, plan: LoadPlan, out: Path) -> P
     return ProcessSpec(role="requester", argv=argv)
 
 
-async def _measure(name: str, env: ScenarioEnv, plan: LoadPlan, workdir: Path) -> dict[str, Any]:
-    scenario = load_scenario(name)
+async def _measure(
+    name: str, env: ScenarioEnv, config: BenchConfig, workdir: Path
+) -> dict[str, Any]:
+    scenario, plan = load_scenario(name), config.plan
     meter = ProcessMeter()
+    if config.broker_pid is not None:
+        meter.track("broker", config.broker_pid)
     children: list[_Child] = []
     out = workdir / "result.json"
     try:
@@ -138,9 +144,8 @@ async def _measure(name: str, env: ScenarioEnv, plan: LoadPlan, workdir: Path) -
         meter.track("requester", requester.proc.pid)
         watch = asyncio.create_task(_watch(meter, children[:-1]))
         try:
-            timeout = plan.expected_seconds() + plan.ready_timeout_s + _STARTUP_ALLOWANCE_S
             usage, measured_s = await asyncio.wait_for(
-                _race(_drive(requester, meter), watch), timeout
+                _race(_drive(requester, meter), watch), _time_limit(plan)
             )
         except TimeoutError as exc:
             raise BenchmarkError(f"scenario {name} did not finish in time") from exc
@@ -150,13 +155,26 @@ async def _measure(name: str, env: ScenarioEnv, plan: LoadPlan, workdir: Path) -
     finally:
         for child in reversed(children):
             await _stop(child)
-    result: dict[str, Any] = json.loads(out.read_text())
-    result["description"] = scenario.description
-    result["measured_s"] = round(measured_s, 2)
-    result["processes"] = {
-        u.role: {**u.to_json(), "cores": round(u.cpu_s / measured_s, 2)} for u in usage
+    return _result(json.loads(out.read_text()), scenario.description, usage, measured_s)
+
+
+def _time_limit(plan: LoadPlan) -> float:
+    """Every phase, each drained to its limit, plus start-up: past this something is stuck."""
+    drains = (len(plan.loads) + 2) * plan.drain_s
+    return plan.expected_seconds() + drains + plan.ready_timeout_s + _STARTUP_ALLOWANCE_S
+
+
+def _result(
+    phases: dict[str, Any], description: str, usage: list[ProcessUsage], measured_s: float
+) -> dict[str, Any]:
+    """The requester's phase figures with the description and every process's usage."""
+    processes = {u.role: {**u.to_json(), "cores": round(u.cpu_s / measured_s, 2)} for u in usage}
+    return {
+        **phases,
+        "description": description,
+        "measured_s": round(measured_s, 2),
+        "processes": processes,
     }
-    return result
 
 
 async def _race(
@@ -164,10 +182,13 @@ async def _race(
 ) -> tuple[list[ProcessUsage], float]:
     """The requester's result, unless the watcher fails first."""
     driving = asyncio.create_task(drive)
-    await asyncio.wait({driving, watch}, return_when=asyncio.FIRST_COMPLETED)
-    if not driving.done():
-        driving.cancel()
-        await asyncio.gather(driving, return_exceptions=True)
+    try:
+        await asyncio.wait({driving, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not driving.done():  # the watcher failed, or we are cancelled (time-out)
+            driving.cancel()
+            await asyncio.gather(driving, return_exceptions=True)
+    if driving.cancelled():
         watch.result()  # raises the watcher's error
     return driving.result()
 
@@ -184,7 +205,7 @@ async def run_scenario(
     try:
         with tempfile.TemporaryDirectory(prefix=f"{run_id}-") as tmp:
             progress(f"{name}: running")
-            result = await _measure(name, env, config.plan, Path(tmp))
+            result = await _measure(name, env, config, Path(tmp))
     finally:
         await scenario.cleanup(env)
     extra = getattr(scenario, "extra_measurements", None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import signal
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,35 +28,41 @@ from exchange._errors import BenchmarkError, BrokerError
 class _Broker:
     bootstrap: str
     kafka_version: str | None
+    pid: int | None = None
 
 
-@contextmanager
-def _broker(bootstrap: str | None, *, own: bool, console: Console) -> Iterator[_Broker]:
-    """The cluster to measure against: given, configured, running locally, or started now."""
+def _existing_broker() -> _Broker | None:
+    """``EXCHANGE_KAFKA_BOOTSTRAP``, or the local broker that ``exchange broker start`` runs."""
     from exchange._kafka import resolve_bootstrap
     from exchange._local_broker import LocalBroker, local_broker_home
     from exchange._settings import ExchangeSettings
 
     settings = ExchangeSettings()
-    if bootstrap is None and not own:
-        running = LocalBroker(local_broker_home(settings)).running()
-        try:
-            address = resolve_bootstrap(settings)
-        except BrokerError:
-            pass  # nothing running: fall through to a throwaway broker
-        else:
-            version = running.kafka_version if running and running.bootstrap == address else None
-            yield _Broker(address, version)
-            return
-    if bootstrap is not None:
-        yield _Broker(bootstrap, None)
+    try:
+        address = resolve_bootstrap(settings)
+    except BrokerError:
+        return None
+    running = LocalBroker(local_broker_home(settings)).running()
+    if running is not None and running.bootstrap == address:
+        return _Broker(address, running.kafka_version, running.pid)
+    return _Broker(address, None)
+
+
+@contextmanager
+def _broker(bootstrap: str | None, *, own: bool, console: Console) -> Iterator[_Broker]:
+    """The cluster to measure against: given, configured, running locally, or started now."""
+    from exchange._local_broker import LocalBroker
+
+    found = _Broker(bootstrap, None) if bootstrap else None if own else _existing_broker()
+    if found is not None:
+        yield found
         return
     with tempfile.TemporaryDirectory(prefix="exchange-bench-broker-") as home:
         console.print("starting a throwaway local broker for this run …")
         broker = LocalBroker(Path(home))
         started = broker.start(fresh=True)
         try:
-            yield _Broker(started.bootstrap, started.kafka_version)
+            yield _Broker(started.bootstrap, started.kafka_version, started.pid)
         finally:
             broker.stop()
 
@@ -136,10 +143,12 @@ def bench(  # a command with many options: the CLI is where they belong
             partitions=partitions,
             payload_bytes=payload_bytes,
             kafka_version=broker.kafka_version,
+            broker_pid=broker.pid,
         )
         console.print(f"benchmark against {broker.bootstrap}: {', '.join(names)}")
         doc = asyncio.run(run_bench(config, progress=console.print))
-    print_report(doc, Console())
+    # Logs and CI are not terminals: give the table room instead of rich's default 80 columns.
+    print_report(doc, Console() if sys.stdout.isatty() else Console(width=132))
     for path in write_results(doc, out_dir, plot=plot):
         console.print(f"wrote {path}")
     failed = [name for name, res in doc["scenarios"].items() if "error" in res]
