@@ -39,6 +39,7 @@ from exchange._metrics import ClientMetrics
 from exchange._outcome import InquirySpec, Outcome
 from exchange._replies import InFlight
 from exchange._settings import ExchangeSettings
+from exchange._topology import Topics
 from exchange._wire import HEADER_REPLY_TO
 
 __all__ = ["ExchangeClient"]
@@ -84,9 +85,9 @@ class ExchangeClient:
         self._decoder = OutcomeDecoder(catalog, codec)
         self._metrics = ClientMetrics(registry if registry is not None else CollectorRegistry())
         self._linger = linger
-        prefix = settings.topic_prefix
-        self._out_topic = f"{prefix}.out.{agency}"
-        self._replies_topic = f"{prefix}.replies.{agency}"
+        topics = Topics.for_settings(settings)
+        self._out_topic = topics.out(agency)
+        self._replies_topic = topics.replies(agency)
         self._reply_to = self.instance_id.encode("ascii")
         self._in_flight = InFlight()
         self._producer: Any = None

@@ -27,16 +27,14 @@ from exchange._envelopes import ReceivedRequest, ServiceCache, decode_request, e
 from exchange._errors import BrokerError, CodecError, InquiryError, InquiryRejectedError
 from exchange._kafka import client_options, resolve_bootstrap
 from exchange._settings import ExchangeSettings
+from exchange._topology import DESK_CONFIG, Topics
 
 __all__ = ["Desk", "answer_manually", "desk_topic", "ensure_desk_topic", "list_deferred"]
-
-#: Compaction keeps one value per pending inquiry; tombstones linger a day for slow readers.
-DESK_TOPIC_CONFIG = {"cleanup.policy": "compact", "delete.retention.ms": "86400000"}
 
 
 def desk_topic(settings: ExchangeSettings, agency: str) -> str:
     """``<prefix>.desk.<AGENCY>``."""
-    return f"{settings.topic_prefix}.desk.{agency}"
+    return Topics.for_settings(settings).desk(agency)
 
 
 def kafka_options(settings: ExchangeSettings) -> dict[str, Any]:
@@ -45,7 +43,11 @@ def kafka_options(settings: ExchangeSettings) -> dict[str, Any]:
 
 
 async def ensure_desk_topic(settings: ExchangeSettings, agency: str) -> None:
-    """Create the agency's desk topic if it does not exist (compacted, inquiry partitions)."""
+    """Create the agency's desk topic if it does not exist (compacted, inquiry partitions).
+
+    ``exchange topics apply`` creates it for every provider; this covers a provider started
+    against a bus set up without it (with ACLs in place, the topic exists and this only looks).
+    """
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import KafkaError
 
@@ -56,7 +58,7 @@ async def ensure_desk_topic(settings: ExchangeSettings, agency: str) -> None:
         if topic in await admin.list_topics():
             return
         new = NewTopic(
-            topic, settings.partitions, settings.replication_factor, topic_configs=DESK_TOPIC_CONFIG
+            topic, settings.partitions, settings.replication_factor, topic_configs=dict(DESK_CONFIG)
         )
         response = await admin.create_topics([new])
         errors = [(code, msg) for _name, code, msg in response.topic_errors if code not in {0, 36}]
@@ -77,7 +79,7 @@ class Desk:
         self._settings = settings
         self.agency = agency
         self.topic = desk_topic(settings, agency)
-        self.out_topic = f"{settings.topic_prefix}.out.{agency}"
+        self.out_topic = Topics.for_settings(settings).out(agency)
         self._codec = codec
         self._services = ServiceCache(catalog, codec)
 

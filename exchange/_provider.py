@@ -46,6 +46,7 @@ from exchange._intake import OffsetTracker, SeenInquiries
 from exchange._metrics import UNKNOWN_LABEL, DlqMetrics, ProviderMetrics
 from exchange._models import DeadLetter
 from exchange._settings import ExchangeSettings
+from exchange._topology import Topics
 
 __all__ = ["Handler", "Provider"]
 
@@ -84,11 +85,11 @@ class Provider:
         )
         self._services = ServiceCache(self._catalog, self._codec)
         self.desk = Desk(settings, agency, self._catalog, self._codec)
-        prefix = settings.topic_prefix
-        self._in_topic = f"{prefix}.in.{agency}"
-        self._out_topic = f"{prefix}.out.{agency}"
-        self._dlq_topic = f"{prefix}.dlq"
-        self._group_id = group_id or f"{prefix}.provider.{agency}"
+        topics = Topics.for_settings(settings)
+        self._in_topic = topics.in_(agency)
+        self._out_topic = topics.out(agency)
+        self._dlq_topic = topics.dlq
+        self._group_id = group_id or topics.provider_group(agency)
         self._handlers: dict[str, Handler] = {}
         self._concurrency = concurrency
         registry = registry if registry is not None else CollectorRegistry()
