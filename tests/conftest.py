@@ -15,14 +15,15 @@ import os
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
 
 from exchange import ExchangeSettings
-from exchange._errors import LocalBrokerError
-from exchange._kafka import client_options, resolve_bootstrap
+from exchange._errors import BrokerError, LocalBrokerError
+from exchange._kafka import check_reachable, client_options, resolve_bootstrap
 from exchange._local_broker import LocalBroker
 
 #: Start-up on two busy cores plus a first jar download: generous, still bounded.
@@ -45,19 +46,38 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Bootstrap address of the session's real broker (started lazily, stopped at the end)."""
     external = os.environ.get("EXCHANGE_KAFKA_BOOTSTRAP")
     if external:
+        _fail_unless_reachable(external)
         yield external
         return
     broker = LocalBroker(tmp_path_factory.mktemp("kafka"))
     try:
         running = broker.start(timeout=BROKER_START_TIMEOUT)
     except LocalBrokerError as exc:
+        problem = exc.message
+    else:
+        problem = None
+    if problem is not None:
         pytest.fail(
-            f"the test broker did not start: {exc.message}\n{broker.log_tail(80)}", pytrace=False
+            f"the test broker did not start: {problem}\n{broker.log_tail(80)}", pytrace=False
         )
     try:
         yield running.bootstrap
     finally:
         broker.stop()
+
+
+def _fail_unless_reachable(bootstrap: str) -> None:
+    """One clear failure, not a connection error in every test, when the cluster is down."""
+    probe = check_reachable(bootstrap, 15.0, client_options(ExchangeSettings()))
+    try:
+        # A thread of its own: asyncio.run here would unset the loop pytest-asyncio prepared.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(asyncio.run, probe).result()
+    except BrokerError as exc:
+        problem = exc.message
+    else:
+        return
+    pytest.fail(f"EXCHANGE_KAFKA_BOOTSTRAP: {problem}", pytrace=False)
 
 
 @pytest.fixture
