@@ -72,7 +72,6 @@ SETTLED_SCHEMA: Final[dict[str, Any]] = {
         {"name": "provider_agency", "type": "string"},
         {"name": "service_code", "type": "string"},
         {"name": "service_version", "type": "int"},
-        {"name": "deadline_ms", "type": "long"},
         {"name": "settled_at_ms", "type": "long"},
     ],
 }

@@ -29,6 +29,8 @@ revocation.
 
 from __future__ import annotations
 
+import heapq
+
 from exchange._events import (
     AuditEvent,
     AuditKind,
@@ -59,14 +61,19 @@ ID_TAKEN_REASON = "OTHER"
 class Correlator:
     """The state table of one partition and the rules that change it."""
 
-    __slots__ = ("_pending", "_retention_ms", "_table", "_timers")
+    __slots__ = ("_expiries", "_pending", "_retention_ms", "_table", "_timers")
 
     def __init__(self, *, retention_ms: int = DEFAULT_RETENTION_MS) -> None:
         if retention_ms < 0:
             raise ValueError("retention_ms must not be negative")
         self._retention_ms = retention_ms
         self._table: dict[str, InquiryState] = {}
+        # Deadlines of pending inquiries; settling cancels one, so they need the index.
         self._timers = DeadlineIndex()
+        # (settled_at_ms, id) of settled inquiries: a bare heap, checked against the table when
+        # popped. Nothing cancels an expiry, so it needs no index, and the tuple shares the
+        # int and the id with the table entry: the cheapest way to remember many settled ids.
+        self._expiries: list[tuple[int, str]] = []
         self._pending = 0
 
     # --- queries --------------------------------------------------------------------------
@@ -85,7 +92,10 @@ class Correlator:
 
     def next_due_ms(self) -> int | None:
         """When the next deadline or expiry falls due, to sleep until then at most."""
-        return self._timers.next_at()
+        deadline, expiry = self._timers.next_at(), self._next_expiry()
+        if deadline is None or expiry is None:
+            return expiry if deadline is None else deadline
+        return min(deadline, expiry)
 
     # --- events ---------------------------------------------------------------------------
 
@@ -132,7 +142,6 @@ class Correlator:
             inquiry.provider_agency,
             inquiry.service_code,
             inquiry.service_version,
-            inquiry.deadline_ms,
             now,
         )
         return self._settled(settled, outcome)
@@ -159,9 +168,12 @@ class Correlator:
         effects: list[Effect] = []
         for inquiry_id in self._timers.due(now_ms):
             state = self._table[inquiry_id]
-            if isinstance(state, InquiryRecord):
-                effects.extend(self._time_out(state, now_ms))
-            else:
+            assert isinstance(state, InquiryRecord), "only pending inquiries have deadlines"
+            effects.extend(self._time_out(state, now_ms))
+        expiries, horizon = self._expiries, now_ms - self._retention_ms
+        while expiries and expiries[0][0] <= horizon:
+            settled_at_ms, inquiry_id = heapq.heappop(expiries)
+            if self._settled_at(inquiry_id) == settled_at_ms:
                 del self._table[inquiry_id]
                 effects.append(StateChange(inquiry_id, None))
         return effects
@@ -172,8 +184,6 @@ class Correlator:
             self._put(state)
         elif isinstance(self._table.pop(inquiry_id, None), InquiryRecord):
             self._pending -= 1
-            self._timers.cancel(inquiry_id)
-        else:
             self._timers.cancel(inquiry_id)
 
     # --- transitions ----------------------------------------------------------------------
@@ -251,8 +261,23 @@ class Correlator:
             self._pending += 0 if was_pending else 1
             self._timers.schedule(state.inquiry_id, state.deadline_ms)
         else:
-            self._pending -= 1 if was_pending else 0
-            self._timers.schedule(state.inquiry_id, state.settled_at_ms + self._retention_ms)
+            if was_pending:
+                self._pending -= 1
+                self._timers.cancel(state.inquiry_id)
+            heapq.heappush(self._expiries, (state.settled_at_ms, state.inquiry_id))
+
+    def _settled_at(self, inquiry_id: str) -> int | None:
+        state = self._table.get(inquiry_id)
+        return state.settled_at_ms if isinstance(state, Settled) else None
+
+    def _next_expiry(self) -> int | None:
+        expiries = self._expiries
+        while expiries:
+            settled_at_ms, inquiry_id = expiries[0]
+            if self._settled_at(inquiry_id) == settled_at_ms:
+                return settled_at_ms + self._retention_ms
+            heapq.heappop(expiries)  # a stale entry: the id was forgotten or restored anew
+        return None
 
 
 def _service_mismatch(inquiry: InquiryRecord, response: ResponseArrived) -> str | None:

@@ -86,7 +86,6 @@ class InquiryRecord:
             provider_agency=self.provider_agency,
             service_code=self.service_code,
             service_version=self.service_version,
-            deadline_ms=self.deadline_ms,
             settled_at_ms=at_ms,
         )
 
@@ -113,7 +112,6 @@ class Settled:
     provider_agency: str
     service_code: str
     service_version: int
-    deadline_ms: int
     settled_at_ms: int
 
     def __post_init__(self) -> None:

@@ -1,8 +1,7 @@
 """A deadline index: which keys fall due by a given wall-clock time.
 
-The correlator keeps one due time per inquiry: the deadline while it is pending, the end of
-its retention once settled. Both live in this one index, so a single ``due(now_ms)`` call
-finds the inquiries to time out and the settled ones to forget.
+The correlator keeps the deadline of every pending inquiry here; ``due(now_ms)`` finds the
+inquiries to time out, and settling an inquiry cancels its deadline.
 
 It is a binary heap of ``(at_ms, key)`` with *lazy deletion*: moving or cancelling a key only
 updates the ``_live`` map, and stale heap entries are skipped when they surface. ``schedule``
