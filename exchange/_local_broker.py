@@ -43,6 +43,7 @@ from exchange._local_broker_os import (
     check_port_free,
     exclusive,
     free_ports,
+    parent_death_signal,
     terminate_child,
 )
 from exchange._settings import ExchangeSettings
@@ -77,9 +78,11 @@ class RunningBroker:
 class LocalBroker:
     """The local broker whose files live in ``home``; see the module docstring."""
 
-    def __init__(self, home: Path, *, heap: str = "512m") -> None:
+    def __init__(self, home: Path, *, heap: str = "512m", tied_to_parent: bool = False) -> None:
+        """``tied_to_parent``: the broker gets SIGTERM when the starting thread dies (tests)."""
         self.home = home
         self.heap = heap
+        self.tied_to_parent = tied_to_parent
         self.data_dir = home / "data"
         self.log_file = home / "logs" / "server.log"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -228,6 +231,7 @@ class LocalBroker:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=parent_death_signal() if self.tied_to_parent else None,  # noqa: PLW1509
             )
 
     def _wait_ready(self, bootstrap: str, timeout: float) -> None:

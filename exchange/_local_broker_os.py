@@ -6,10 +6,13 @@ Kept apart from the broker's life cycle in ``_local_broker`` so each stays small
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import fcntl
+import signal
 import socket
 import subprocess
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -28,6 +31,24 @@ def exclusive(lock_file: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def parent_death_signal() -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to SIGTERM the child when the starting thread dies.
+
+    A test session killed hard (SIGKILL, a crashed interpreter) then leaves no broker behind.
+    prctl is looked up here, in the parent: between fork and exec the child only calls it.
+    The thread that starts the child must outlive it (the main thread, in pytest).
+    """
+    if sys.platform != "linux":
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig = 1  # from <sys/prctl.h>
+
+    def preexec() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return preexec
 
 
 def terminate_child(proc: subprocess.Popen[bytes], timeout: float) -> None:

@@ -49,7 +49,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _fail_unless_reachable(external)
         yield external
         return
-    broker = LocalBroker(tmp_path_factory.mktemp("kafka"))
+    broker = LocalBroker(tmp_path_factory.mktemp("kafka"), tied_to_parent=True)
     try:
         running = broker.start(timeout=BROKER_START_TIMEOUT)
     except LocalBrokerError as exc:
