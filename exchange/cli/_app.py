@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from exchange._errors import ExchangeError
-from exchange.cli import _bench, _broker, _catalog, _evaluation, _report, _schemas
+from exchange.cli import _bench, _broker, _catalog, _dlq, _evaluation, _report, _schemas, _topics
 
 app = typer.Typer(
     name="exchange",
@@ -36,6 +36,8 @@ app.add_typer(_catalog.app)
 app.add_typer(_schemas.app)
 app.add_typer(_evaluation.app)
 app.add_typer(_report.app)
+app.add_typer(_topics.app)
+app.add_typer(_dlq.app)
 
 
 @app.command()
