@@ -22,7 +22,13 @@ import fastavro.schema
 from exchange._errors import FramingError, SchemaMismatchError, UnknownSchemaError
 from exchange._state import InquiryRecord, InquiryState, Phase, Settled
 
-__all__ = ["PENDING_SCHEMA", "SETTLED_SCHEMA", "decode_state", "encode_state"]
+__all__ = [
+    "PENDING_SCHEMA",
+    "SETTLED_SCHEMA",
+    "InquiryStateCodec",
+    "decode_state",
+    "encode_state",
+]
 
 _NS = "exchange.state"
 _OPT_STR: Final = ["null", "string"]
@@ -127,3 +133,17 @@ def _read(body: io.BytesIO, schema: Any) -> dict[str, Any]:
     if not isinstance(record, dict):  # a record schema always yields a dict
         raise TypeError(f"expected a record, got {type(record).__name__}")
     return record
+
+
+class InquiryStateCodec:
+    """:func:`encode_state` and :func:`decode_state` as the state codec object engines take."""
+
+    __slots__ = ()
+
+    def encode(self, value: InquiryState, /) -> bytes:
+        """The changelog value for *value*."""
+        return encode_state(value)
+
+    def decode(self, data: bytes, /) -> InquiryState:
+        """The state a changelog value holds."""
+        return decode_state(data)

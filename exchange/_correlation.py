@@ -22,14 +22,16 @@ Rules, each pinned by a test:
 * Settled inquiries are remembered for ``retention_ms`` after settling, then forgotten.
 
 The machine is pure: time comes in with the events, effects go out as values. A worker keeps
-one :class:`Correlator` per owned partition, restores it from the changelog on assignment
-(:class:`~exchange._events.Restored` for every record, then a ``Tick``) and drops it on
-revocation.
+one :class:`Correlator` per owned partition and drops it on revocation. On assignment it
+either replays the changelog into a fresh one (:class:`~exchange._events.Restored` for every
+record, in offset order) or hands it the already restored table (``table=``), then sends a
+``Tick`` so that deadlines passed while nobody owned the partition fire at once.
 """
 
 from __future__ import annotations
 
 import heapq
+from collections.abc import MutableMapping
 
 from exchange._events import (
     AuditEvent,
@@ -63,11 +65,22 @@ class Correlator:
 
     __slots__ = ("_expiries", "_pending", "_retention_ms", "_table", "_timers")
 
-    def __init__(self, *, retention_ms: int = DEFAULT_RETENTION_MS) -> None:
+    def __init__(
+        self,
+        *,
+        retention_ms: int = DEFAULT_RETENTION_MS,
+        table: MutableMapping[str, InquiryState] | None = None,
+    ) -> None:
+        """A correlator over *table* (a new dict by default).
+
+        Pass the engine's own mapping (one that logs its changes to the changelog and can roll
+        them back) to keep the state in one place; the correlator then only reads and writes
+        it, and :meth:`resync` rebuilds its timers after the engine restored or rolled it back.
+        """
         if retention_ms < 0:
             raise ValueError("retention_ms must not be negative")
         self._retention_ms = retention_ms
-        self._table: dict[str, InquiryState] = {}
+        self._table: MutableMapping[str, InquiryState] = {} if table is None else table
         # Deadlines of pending inquiries; settling cancels one, so they need the index.
         self._timers = DeadlineIndex()
         # (settled_at_ms, id) of settled inquiries: a bare heap, checked against the table when
@@ -75,6 +88,7 @@ class Correlator:
         # int and the id with the table entry: the cheapest way to remember many settled ids.
         self._expiries: list[tuple[int, str]] = []
         self._pending = 0
+        self.resync()
 
     # --- queries --------------------------------------------------------------------------
 
@@ -96,6 +110,24 @@ class Correlator:
         if deadline is None or expiry is None:
             return expiry if deadline is None else deadline
         return min(deadline, expiry)
+
+    def resync(self) -> None:
+        """Rebuild timers and the pending count from the table, in O(n).
+
+        Call it after the table changed behind the correlator's back: restored from the
+        changelog by the engine, or rolled back to the last commit after a failed transaction
+        (a rolled-back settle would otherwise leave a pending inquiry without its deadline).
+        """
+        self._timers = DeadlineIndex()
+        self._expiries = []
+        self._pending = 0
+        for inquiry_id, state in self._table.items():
+            if isinstance(state, InquiryRecord):
+                self._pending += 1
+                self._timers.schedule(inquiry_id, state.deadline_ms)
+            else:
+                self._expiries.append((state.settled_at_ms, inquiry_id))
+        heapq.heapify(self._expiries)
 
     # --- events ---------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from exchange._events import (
     StateChange,
     Tick,
 )
-from exchange._state import InquiryRecord, Phase, Settled
+from exchange._state import InquiryRecord, InquiryState, Phase, Settled
 
 T = TypeVar("T")
 
@@ -342,6 +342,41 @@ def test_restored_tombstone_for_a_pending_entry_cancels_its_timeout() -> None:
     correlator.handle(Restored(ID, None))
     assert correlator.pending_count == 0
     assert correlator.handle(Tick(DEADLINE)) == []
+
+
+def test_correlator_works_on_a_table_it_is_given() -> None:
+    """With table=, the correlator keeps its state in the engine's mapping, timers included."""
+    table: dict[str, InquiryState] = {ID: inquiry()}
+    correlator = Correlator(table=table)
+    assert correlator.pending_count == 1
+    effects = correlator.handle(Tick(DEADLINE))
+    assert only_settlement(effects).kind == Phase.TIMED_OUT
+    assert isinstance(table[ID], Settled)
+
+
+def test_resync_after_a_rolled_back_settle_restores_the_deadline() -> None:
+    """A table rolled back to pending (aborted transaction) times out again after resync()."""
+    table: dict[str, InquiryState] = {}
+    correlator = Correlator(table=table)
+    correlator.handle(RequestAccepted(inquiry()))
+    committed = dict(table)
+    correlator.handle(response())
+    table.clear()
+    table.update(committed)  # what the engine's undo log does on abort
+    correlator.resync()
+    assert correlator.pending_count == 1
+    assert only_settlement(correlator.handle(Tick(DEADLINE))).kind == Phase.TIMED_OUT
+
+
+def test_resync_after_a_rolled_back_accept_forgets_the_deadline() -> None:
+    """An accept rolled back leaves no timer behind to fire on a missing entry."""
+    table: dict[str, InquiryState] = {}
+    correlator = Correlator(table=table)
+    correlator.handle(RequestAccepted(inquiry()))
+    table.clear()
+    correlator.resync()
+    assert correlator.handle(Tick(DEADLINE)) == []
+    assert correlator.next_due_ms() is None
 
 
 def test_inquiry_interns_vocabulary_strings() -> None:

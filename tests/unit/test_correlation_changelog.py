@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exchange._changelog import PENDING_SCHEMA, SETTLED_SCHEMA, decode_state, encode_state
+from exchange._changelog import (
+    PENDING_SCHEMA,
+    SETTLED_SCHEMA,
+    InquiryStateCodec,
+    decode_state,
+    encode_state,
+)
 from exchange._errors import FramingError, SchemaMismatchError, UnknownSchemaError
 from exchange._events import StateChange
 from exchange._state import SETTLED_PHASES, InquiryRecord, Phase, Settled
@@ -116,6 +122,12 @@ def test_state_change_gives_key_and_value_and_tombstone() -> None:
     assert value is not None
     assert decode_state(value) == sample()
     assert StateChange(sample().inquiry_id, None).value() is None
+
+
+def test_codec_object_round_trips() -> None:
+    """InquiryStateCodec is encode_state/decode_state for engines that take a codec object."""
+    codec = InquiryStateCodec()
+    assert codec.decode(codec.encode(sample())) == sample()
 
 
 @pytest.mark.parametrize("value", [b"", b"\x00\x01", b"{json}", b"\xc3\x02" + bytes(8)])

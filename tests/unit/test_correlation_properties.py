@@ -3,7 +3,7 @@
 A hypothesis state machine drives a :class:`Correlator` with requests (accepted or rejected),
 duplicate requests, responses from the provider or a foreign agency, duplicate and late
 responses, wall-clock ticks at arbitrary times, and restarts (the changelog written so far
-replayed into a fresh correlator). Two checks run throughout:
+replayed into a fresh correlator, or rebuilt as a table and handed over). Two checks run throughout:
 
 * a per-inquiry protocol: routed → settled → forgotten, with no second route or outcome in
   between (a REJECTED outcome opens and closes a life at once);
@@ -35,7 +35,7 @@ from exchange._events import (
     StateChange,
     Tick,
 )
-from exchange._state import InquiryRecord, Phase
+from exchange._state import InquiryRecord, InquiryState, Phase
 
 IDS = st.sampled_from(["inq-a", "inq-b"])
 STATUSES = st.sampled_from(["FOUND", "NOT_FOUND", "ERROR"])
@@ -157,12 +157,21 @@ class CorrelationMachine(RuleBasedStateMachine):
         self.apply(self.correlator.handle(Tick(self.now)))
         self.oracle_tick()
 
-    @rule(tick_after=st.booleans())
-    def restart(self, tick_after: bool) -> None:
-        fresh = Correlator(retention_ms=self.retention_ms)
-        for inquiry_id, value in self.changelog:
-            state = None if value is None else decode_state(value)
-            assert fresh.handle(Restored(inquiry_id, state)) == []
+    @rule(tick_after=st.booleans(), engine_restores=st.booleans())
+    def restart(self, tick_after: bool, engine_restores: bool) -> None:
+        if engine_restores:  # the engine rebuilt the table itself and hands it over
+            table: dict[str, InquiryState] = {}
+            for inquiry_id, value in self.changelog:
+                if value is None:
+                    table.pop(inquiry_id, None)
+                else:
+                    table[inquiry_id] = decode_state(value)
+            fresh = Correlator(retention_ms=self.retention_ms, table=table)
+        else:  # the correlator replays the changelog
+            fresh = Correlator(retention_ms=self.retention_ms)
+            for inquiry_id, value in self.changelog:
+                state = None if value is None else decode_state(value)
+                assert fresh.handle(Restored(inquiry_id, state)) == []
         for inquiry_id in ("inq-a", "inq-b"):
             assert fresh.get(inquiry_id) == self.correlator.get(inquiry_id)
         assert fresh.pending_count == self.correlator.pending_count
