@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
@@ -253,6 +252,7 @@ class ExchangeClient:
             service, payload, purpose, case_reference, end_user_id, subject, deadline
         )
         item = self._encoder.encode(spec)
+        self._check_running()
         self._in_flight.expect_streamed(item.inquiry_id, item.service, item.provider, timeout)
         await self._produce(item)
         return item.inquiry_id
@@ -270,7 +270,16 @@ class ExchangeClient:
     async def _ask(self, spec: InquirySpec, wait: float | None) -> Outcome:
         return await self._send_encoded(self._encoder.encode(spec), wait)
 
+    def _check_running(self) -> None:
+        if self._reader is None or self._reader.done():
+            raise BrokerError(
+                f"the {self.agency} client is not running (not started, closed, or its reply "
+                "reader failed)",
+                retriable=False,
+            )
+
     async def _send_encoded(self, item: EncodedInquiry, wait: float | None) -> Outcome:
+        self._check_running()
         if wait is None:
             wait = item.seconds_to_deadline() + SETTLE_GRACE
         future = self._in_flight.expect(item.inquiry_id, item.service, item.provider, wait)
@@ -321,7 +330,7 @@ class ExchangeClient:
                 for records in batches.values():
                     for record in records:
                         if header_is(record.headers, HEADER_REPLY_TO, reply_to):
-                            self._deliver(record.value, in_flight)
+                            self._deliver(record.value, record.key, in_flight)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -329,20 +338,14 @@ class ExchangeClient:
             in_flight.fail_all(BrokerError(f"the reply reader stopped: {exc}"))
             raise
 
-    def _deliver(self, value: bytes, in_flight: InFlight) -> None:
+    def _deliver(self, value: bytes, key: bytes | None, in_flight: InFlight) -> None:
+        inquiry_id = key.decode("ascii") if key else None
+        elapsed = in_flight.elapsed(inquiry_id) if inquiry_id else None
         try:
-            outcome = self._decoder.decode(value)
+            outcome = self._decoder.decode(value, elapsed=elapsed)
         except Exception:
             # An outcome addressed to us that we cannot read: nothing to hand to a caller;
             # its inquiry ends as a local timeout. The workers wrote it, so this is a bug.
             log.exception("undecodable outcome", agency=self.agency)
             return
-        key = str(outcome.inquiry_id)
-        elapsed = in_flight.elapsed(key)
-        if elapsed is not None:
-            outcome = _with_elapsed(outcome, elapsed)
-        in_flight.settle(key, outcome)
-
-
-def _with_elapsed(outcome: Outcome, elapsed: float) -> Outcome:
-    return dataclasses.replace(outcome, elapsed=elapsed)
+        in_flight.settle(str(outcome.inquiry_id), outcome)

@@ -306,7 +306,7 @@ class OutcomeDecoder:
         self._codec = codec
         self._envelope = codec.store.get(INQUIRY_OUTCOME)
 
-    def decode(self, value: bytes) -> Outcome:
+    def decode(self, value: bytes, *, elapsed: float | None = None) -> Outcome:
         """Decode one outcome; :class:`CodecError` if it or its payload is not readable."""
         record = self._codec.decode(value, reader=self._envelope)
         code, version = record["service_code"], record["service_version"]
@@ -331,6 +331,7 @@ class OutcomeDecoder:
             answered_by=record["answered_by"],
             detail=record["detail"],
             settled_at=record["settled_at"],
+            elapsed=elapsed,
         )
 
 
