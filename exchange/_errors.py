@@ -16,6 +16,7 @@ errors by what the caller does about them::
     │   ├── UnknownSchemaError         fingerprint or schema id not known
     │   ├── SchemaMismatchError        the body does not match its schema
     │   └── PayloadTooLargeError       over the configured size limit
+    ├── RegistryError                  the schema registry cannot be reached or refused a call
     ├── InquiryError                   an inquiry cannot be made or answered as asked
     │   ├── InquiryTimeoutError        no outcome arrived in the time the caller allowed
     │   ├── InquiryRejectedError       refused, by the client before sending or by the bus
@@ -116,6 +117,21 @@ class PayloadTooLargeError(CodecError):
     """The record is larger than the configured limit."""
 
     reason = "payload-too-large"
+
+
+class RegistryError(ExchangeError):
+    """The schema registry (Confluent framing only) cannot be reached or refused a request.
+
+    ``retriable`` is true for transport failures and server errors, false for refusals.
+    """
+
+    retriable = True
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retriable: bool | None = None
+    ) -> None:
+        super().__init__(message, retriable=retriable)
+        self.status = status
 
 
 class InquiryError(ExchangeError):
