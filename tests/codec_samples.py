@@ -25,7 +25,7 @@ from exchange._models import (
 )
 from exchange._schema_store import SchemaStore
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 ENVELOPE_DIR = ROOT / "schemas" / "envelope"
 GOLDEN_DIR = ROOT / "tests" / "golden"
 EXAMPLE_PAYLOAD = "exchange.example.v1.PersonVerifyRequest"
