@@ -48,6 +48,7 @@ from exchange._events import (
     StateChange,
     Tick,
 )
+from exchange._models import RejectReason
 from exchange._state import InquiryRecord, InquiryState, Phase, Settled
 from exchange._timers import DeadlineIndex
 
@@ -57,7 +58,7 @@ DEFAULT_RETENTION_MS = 3_600_000
 #: Error code of the FAILED outcome a provider's invalid response turns into.
 INVALID_RESPONSE_CODE = "INVALID_RESPONSE"
 #: Reject reason for a request whose id another agency's inquiry already holds.
-ID_TAKEN_REASON = "OTHER"
+ID_TAKEN_REASON = RejectReason.OTHER
 
 
 class Correlator:
@@ -156,7 +157,7 @@ class Correlator:
         return [Route(inquiry), StateChange(inquiry.inquiry_id, inquiry)]
 
     def reject(
-        self, inquiry: InquiryRecord, *, source_agency: str, reason: str, detail: str
+        self, inquiry: InquiryRecord, *, source_agency: str, reason: RejectReason, detail: str
     ) -> list[Effect]:
         """Routing refused *inquiry*: settle it REJECTED, unless it is known."""
         known = self._table.get(inquiry.inquiry_id)
@@ -261,7 +262,12 @@ class Correlator:
         return [outcome, audit, StateChange(settled.inquiry_id, settled)]
 
     def _duplicate(
-        self, request: InquiryRecord, source: str, known: InquiryState, reason: str, detail: str
+        self,
+        request: InquiryRecord,
+        source: str,
+        known: InquiryState,
+        reason: RejectReason,
+        detail: str,
     ) -> list[Effect]:
         audit = AuditEvent(
             AuditKind.DUPLICATE_REQUEST,

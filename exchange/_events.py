@@ -4,8 +4,9 @@ Inputs are what a worker observed (:class:`RequestAccepted`, :class:`RequestReje
 :class:`ResponseArrived`, :class:`Tick`, :class:`Restored`); outputs are what it must write,
 all in the same Kafka transaction as the offsets of the records that caused them
 (:class:`Route`, :class:`Settlement`, :class:`AuditEvent`, :class:`StateChange`). Enumerated
-fields that come from the envelope (status, answer mode, reject reason) are carried as the
-envelope's string symbols, so ``StrEnum`` members of the envelope models fit as they are.
+fields that come from the envelope (status, answer mode) are carried as the envelope's string
+symbols, so ``StrEnum`` members of the envelope models fit as they are; the reject reason is
+the envelope's :class:`~exchange._models.RejectReason`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from exchange._changelog import encode_state
+from exchange._models import RejectReason
 from exchange._state import InquiryRecord, InquiryState, Phase
 
 __all__ = [
@@ -53,7 +55,7 @@ class RequestRejected:
 
     inquiry: InquiryRecord
     source_agency: str
-    reason: str
+    reason: RejectReason
     detail: str
 
 
@@ -132,7 +134,7 @@ class Settlement:
     responded_at_ms: int | None = None
     error: ProviderError | None = None
     payload: bytes | None = None
-    reject_reason: str | None = None
+    reject_reason: RejectReason | None = None
     detail: str | None = None
 
 

@@ -22,6 +22,7 @@ from exchange._events import (
     StateChange,
     Tick,
 )
+from exchange._models import RejectReason
 from exchange._state import InquiryRecord, InquiryState, Phase, Settled
 
 T = TypeVar("T")
@@ -125,10 +126,15 @@ def test_rejected_request_settles_rejected_to_the_writing_agency() -> None:
     """A routing refusal is a REJECTED outcome for the agency whose topic it came from."""
     correlator = Correlator()
     spoofed = inquiry(requester_agency="BANK-MELLI")
-    effects = correlator.handle(RequestRejected(spoofed, "TAX", "WRONG_REQUESTER", "not you"))
+    effects = correlator.handle(
+        RequestRejected(spoofed, "TAX", RejectReason.WRONG_REQUESTER, "not you")
+    )
     settlement = only_settlement(effects)
     assert (settlement.kind, settlement.deliver_to) == (Phase.REJECTED, "TAX")
-    assert (settlement.reject_reason, settlement.detail) == ("WRONG_REQUESTER", "not you")
+    assert (settlement.reject_reason, settlement.detail) == (
+        RejectReason.WRONG_REQUESTER,
+        "not you",
+    )
     assert of_type(effects, Route) == []
     assert audit_kinds(effects) == [AuditKind.SETTLED]
     state = correlator.get(ID)
@@ -140,7 +146,7 @@ def test_rejected_request_settles_rejected_to_the_writing_agency() -> None:
 def test_rejected_inquiry_is_remembered_so_a_retry_is_a_duplicate() -> None:
     """A retried request after a rejection gets no second outcome, whatever routing says."""
     correlator = Correlator()
-    correlator.handle(RequestRejected(inquiry(), "TAX", "NOT_ALLOWED", "policy"))
+    correlator.handle(RequestRejected(inquiry(), "TAX", RejectReason.NOT_ALLOWED, "policy"))
     again = correlator.handle(RequestAccepted(inquiry(received_at_ms=T0 + 1)))
     assert audit_kinds(again) == [AuditKind.DUPLICATE_REQUEST]
     assert of_type(again, Settlement) == []

@@ -35,6 +35,7 @@ from exchange._events import (
     StateChange,
     Tick,
 )
+from exchange._models import RejectReason
 from exchange._state import InquiryRecord, InquiryState, Phase
 
 IDS = st.sampled_from(["inq-a", "inq-b"])
@@ -112,7 +113,7 @@ class CorrelationMachine(RuleBasedStateMachine):
         if accepted:
             effects = self.correlator.handle(RequestAccepted(inquiry))
         else:
-            rejected = RequestRejected(inquiry, "TAX", "NOT_ALLOWED", "policy")
+            rejected = RequestRejected(inquiry, "TAX", RejectReason.NOT_ALLOWED, "policy")
             effects = self.correlator.handle(rejected)
         if self.retention_ms == CorrelationMachine.retention_ms:
             assert remembered == (inquiry_id in self.deadline)
