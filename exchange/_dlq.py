@@ -29,7 +29,12 @@ from exchange._codec import Codec
 from exchange._errors import CodecError, ExchangeError
 from exchange._models import DeadLetter
 from exchange._topology import Topics
-from exchange._wire import CONFLUENT_MAGIC, SINGLE_OBJECT_MAGIC, header_value
+from exchange._wire import (
+    CONFLUENT_MAGIC,
+    HEADER_DLQ_REASON,
+    SINGLE_OBJECT_MAGIC,
+    header_value,
+)
 
 __all__ = [
     "HEADER_DLQ_REPLAYED_TO",
@@ -213,19 +218,28 @@ class DlqListing:
         if marker is not None:
             self._replayed.add(marker.decode("ascii", errors="replace"))
             return
+        # Cheap checks before validating the headers: show reads the whole DLQ.
+        order = (record.timestamp or 0, record.partition, record.offset)
+        full = self.limit is not None and len(self._kept) >= self.limit
+        if (full and (not self._kept or order <= self._kept[0][:3])) or not self._may_want(record):
+            return
         entry = _entry(record)
         if not self._wanted(entry):
             return
-        item = (entry.timestamp, entry.partition, entry.offset, entry)
-        if self.limit is None or len(self._kept) < self.limit:
-            heapq.heappush(self._kept, item)
-        elif self.limit > 0:
-            heapq.heappushpop(self._kept, item)
+        if full:
+            heapq.heappushpop(self._kept, (*order, entry))
+        else:
+            heapq.heappush(self._kept, (*order, entry))
 
     def entries(self) -> list[DeadLetterEntry]:
         """The dead letters kept, oldest first, each marked if a replay marker names it."""
         ordered = [item[3] for item in sorted(self._kept, key=lambda item: item[:3])]
         return [replace(e, replayed=e.id in self._replayed) for e in ordered]
+
+    def _may_want(self, record: ConsumedRecord) -> bool:
+        if self.reason is None or self.reason == "?":
+            return True
+        return header_value(record.headers, HEADER_DLQ_REASON) == self.reason.encode()
 
     def _wanted(self, entry: DeadLetterEntry) -> bool:
         if self.reason is not None and entry.reason != self.reason:
