@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
@@ -231,8 +232,8 @@ class ExchangeClient:
         ``TIMED_OUT`` locally. An invalid spec raises before any inquiry is sent.
         """
         encoded = [self._encoder.encode(spec) for spec in specs]
-        waits = [self._send_encoded(item, timeout) for item in encoded]
-        return list(await asyncio.gather(*waits))
+        futures = [await self._dispatch(item, timeout) for item in encoded]
+        return list(await asyncio.gather(*futures))  # futures, not coroutines: no tasks
 
     async def send(
         self,
@@ -255,12 +256,16 @@ class ExchangeClient:
         self._check_running()
         self._in_flight.expect_streamed(item.inquiry_id, item.service, item.provider, timeout)
         await self._produce(item)
+        self._metrics.in_flight.inc()
         return item.inquiry_id
 
     async def outcomes(self) -> AsyncIterator[Outcome]:
         """Outcomes of the inquiries sent with :meth:`send`, as they arrive (runs forever)."""
         while True:
-            yield await self._in_flight.next_streamed()
+            outcome = await self._in_flight.next_streamed()
+            self._metrics.in_flight.dec()
+            self._count(outcome)
+            yield outcome
 
     @property
     def in_flight(self) -> int:
@@ -268,7 +273,8 @@ class ExchangeClient:
         return len(self._in_flight)
 
     async def _ask(self, spec: InquirySpec, wait: float | None) -> Outcome:
-        return await self._send_encoded(self._encoder.encode(spec), wait)
+        future = await self._dispatch(self._encoder.encode(spec), wait)
+        return await future
 
     def _check_running(self) -> None:
         if self._reader is None or self._reader.done():
@@ -278,23 +284,29 @@ class ExchangeClient:
                 retriable=False,
             )
 
-    async def _send_encoded(self, item: EncodedInquiry, wait: float | None) -> Outcome:
+    async def _dispatch(self, item: EncodedInquiry, wait: float | None) -> asyncio.Future[Outcome]:
+        """Register and send one inquiry; the returned future resolves to its outcome."""
         self._check_running()
         if wait is None:
             wait = item.seconds_to_deadline() + SETTLE_GRACE
         future = self._in_flight.expect(item.inquiry_id, item.service, item.provider, wait)
-        key = item.key_text
+        await self._produce(item)
         self._metrics.in_flight.inc()
-        try:
-            await self._produce(item)
-            outcome = await future
-        finally:
-            self._metrics.in_flight.dec()
-            self._in_flight.forget(key)
-        self._metrics.inquiries.labels(item.provider, item.service, outcome.kind.value).inc()
+        future.add_done_callback(functools.partial(self._settled, item.key_text))
+        return future
+
+    def _settled(self, inquiry_id: str, future: asyncio.Future[Outcome]) -> None:
+        self._metrics.in_flight.dec()
+        if future.cancelled():  # the caller gave up: drop the inquiry, its outcome is late
+            self._in_flight.forget(inquiry_id)
+        elif future.exception() is None:
+            self._count(future.result())
+
+    def _count(self, outcome: Outcome) -> None:
+        kind = outcome.kind.value
+        self._metrics.inquiries.labels(outcome.provider, outcome.service, kind).inc()
         if outcome.elapsed is not None:
-            self._metrics.latency.labels(item.service, outcome.kind.value).observe(outcome.elapsed)
-        return outcome
+            self._metrics.latency.labels(outcome.service, kind).observe(outcome.elapsed)
 
     async def _produce(self, item: EncodedInquiry) -> None:
         from aiokafka.errors import KafkaError
@@ -304,9 +316,8 @@ class ExchangeClient:
                 self._out_topic, item.value, key=item.key, headers=item.headers
             )
         except KafkaError as exc:
-            error = BrokerError(f"cannot send inquiry {item.key_text}: {exc}")
-            self._in_flight.fail(item.key_text, error)
-            raise error from exc
+            self._in_flight.forget(item.key_text)  # the caller gets the exception instead
+            raise BrokerError(f"cannot send inquiry {item.key_text}: {exc}") from exc
         delivery.add_done_callback(lambda done: self._delivered(item.key_text, done))
 
     def _delivered(self, inquiry_id: str, delivery: asyncio.Future[Any]) -> None:
@@ -317,6 +328,7 @@ class ExchangeClient:
         if exc is not None:
             error = BrokerError(f"inquiry {inquiry_id} not acknowledged by Kafka: {exc}")
             error.__cause__ = exc
+            log.error("inquiry not sent", inquiry_id=inquiry_id, error=str(exc))
             self._in_flight.fail(inquiry_id, error)
 
     # --- receiving ----------------------------------------------------------------------------

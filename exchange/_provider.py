@@ -307,7 +307,8 @@ class Provider:
         if answer is None:
             return
         if answer.status is AnswerStatus.DEFERRED:
-            await self.desk.put(self._producer, record.key, record.value, record.headers or ())
+            key = str(request.inquiry_id).encode("ascii")  # the desk is compacted by this key
+            await self.desk.put(self._producer, key, record.value, record.headers or ())
             self._count(request.service_id, answer.status, manual=True)
             return
         await self._respond(request, answer)
