@@ -102,7 +102,12 @@ def report_rows(
     kind: str = "provider",
     agency: str | None = None,
 ) -> list[ReportRow]:
-    """Group window figures into report rows, sorted by agency, service and time."""
+    """Group window figures into report rows, sorted by agency, service and time.
+
+    Every record must be in one window only: pass what ``exchange._compliance_plan.combine``
+    returns (a day window of one partition may sit next to hour windows of another), or
+    figures of one granularity (``fold_all(records, [Granularity.HOUR])``).
+    """
     grouped: dict[tuple[Dimension, int | None], Figures] = {}
     for window, value in figures.items():
         dim = window.dimension

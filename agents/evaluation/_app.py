@@ -210,6 +210,8 @@ def build_app(
         topic_partitions=topology.partitions,
         topic_replication_factor=settings.replication_factor,
         table_cleanup_interval=options.table_cleanup_interval,
+        broker_session_timeout=options.session_timeout,
+        broker_heartbeat_interval=min(3.0, options.session_timeout / 3),
         web_enabled=options.web_port is not None,
         web_bind=options.web_host,
         web_host=options.web_host,

@@ -27,6 +27,10 @@ class EvaluationOptions:
     clock_slack: float = 300.0
     stop_timeout: float = 15.0
     table_cleanup_interval: float = 30.0
+    #: A member that stops heartbeating (killed) leaves the group after this long; a restart
+    #: waits that long for its partitions. faust's default (60 s) suits long rebalances of
+    #: big state; the evaluation state is small.
+    session_timeout: float = 10.0
 
     def expires_ms(self) -> dict[Granularity, int]:
         """Expiry per granularity in milliseconds, as the evaluation step takes it."""

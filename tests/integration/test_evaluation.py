@@ -1,0 +1,328 @@
+"""The evaluation processor on the real broker, run as ``exchange evaluation run``.
+
+Its published figures, its web view and ``exchange report compliance --json`` all equal a
+direct count over the audit records written; a crashed agent ends the process with exit 1;
+SIGTERM ends it within seconds; a SIGKILL and restart count no record twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from exchange import ExchangeSettings
+from exchange._codec import Codec, SchemaStore
+from exchange._compliance import (
+    EMPTY,
+    Figures,
+    Granularity,
+    WindowKey,
+    fold_all,
+    merge,
+)
+from exchange._compliance_report import iso, report_rows, rows_to_json
+from exchange._compliance_samples import sample_audit_record
+from exchange._compliance_source import read_compliance
+from exchange._kafka import client_options, resolve_bootstrap
+from exchange._wire import AUDIT_RECORD, HEADER_DLQ_REASON, header_value
+
+if TYPE_CHECKING:
+    from conftest import CreateTopics
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 3
+HOUR = 3_600_000
+#: Start-up (join, assignment, changelog recovery) on two busy cores, plus processing.
+PUBLISH_TIMEOUT = 90.0
+STOP_WITHIN = 10.0
+
+
+def _codec() -> Codec:
+    return Codec(SchemaStore.from_directory("schemas/envelope"))
+
+
+def _records(count: int, seed: int) -> list[dict[str, Any]]:
+    """Audit records of the last five hours: every outcome and anomaly, two providers."""
+    rnd = random.Random(seed)
+    now = round(time.time() * 1000)
+    records = []
+    for _ in range(count):
+        event = rnd.choice(["SETTLED"] * 8 + ["LATE_RESPONSE", "DUPLICATE_REQUEST"])
+        records.append(
+            sample_audit_record(
+                event=event,
+                kind=rnd.choice(["ANSWERED", "ANSWERED", "FAILED", "TIMED_OUT", "REJECTED"]),
+                recorded_at_ms=now - rnd.randint(0, 5 * HOUR),
+                latency_ms=rnd.randint(5, 120_000),
+                deadline_in_ms=rnd.choice([1_000, 60_000]),
+                provider=rnd.choice(["NOCR", "COMPANIES"]),
+                service=rnd.choice(["nocr.person.verify", "companies.company.standing"]),
+                requester=rnd.choice(["TAX", "POLICE", "BANK-MELLI"]),
+                answered_by=rnd.choice(["AUTOMATIC", "MANUAL"]),
+            )
+        )
+    return records
+
+
+def _connection(settings: ExchangeSettings) -> dict[str, Any]:
+    return {"bootstrap_servers": resolve_bootstrap(settings), **client_options(settings)}
+
+
+async def _write(settings: ExchangeSettings, values: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(**_connection(settings), acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for key, value in values:
+            await producer.send(f"{settings.topic_prefix}.audit", value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def _write_aborted(settings: ExchangeSettings, values: list[tuple[bytes, bytes]]) -> None:
+    """Write records in a transaction that is then aborted: not part of the audit trail."""
+    producer = AIOKafkaProducer(
+        **_connection(settings), transactional_id=f"{settings.topic_prefix}-aborted"
+    )
+    await producer.start()
+    try:
+        await producer.begin_transaction()
+        for key, value in values:
+            await producer.send(f"{settings.topic_prefix}.audit", value, key=key)
+        await producer.abort_transaction()
+    finally:
+        await producer.stop()
+
+
+def _encoded(records: list[dict[str, Any]]) -> list[tuple[bytes, bytes]]:
+    codec = _codec()
+    return [(r["inquiry_id"].encode(), codec.encode(AUDIT_RECORD, r)) for r in records]
+
+
+async def _audit_ends(settings: ExchangeSettings) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(**_connection(settings))
+    await consumer.start()
+    try:
+        topic = f"{settings.topic_prefix}.audit"
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(PARTITIONS)])
+    finally:
+        await consumer.stop()
+    return {tp.partition: offset for tp, offset in ends.items()}
+
+
+async def _published(settings: ExchangeSettings) -> dict[WindowKey, Figures]:
+    """Wait until the processor published every audit record; its partials, merged."""
+    ends = await _audit_ends(settings)
+    async with asyncio.timeout(PUBLISH_TIMEOUT):
+        while True:
+            state = await read_compliance(settings)
+            done = all(
+                end == 0 or (p in state.coverage and state.coverage[p].through_offset >= end - 1)
+                for p, end in ends.items()
+            )
+            if done:
+                break
+            await asyncio.sleep(0.5)
+    merged: dict[WindowKey, Figures] = {}
+    for (window, _partition), partial in state.partials.items():
+        merged[window] = merge(merged.get(window, EMPTY), partial.figures)
+    return merged
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(settings: ExchangeSettings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "EXCHANGE_KAFKA_BOOTSTRAP": resolve_bootstrap(settings),
+        "EXCHANGE_TOPIC_PREFIX": settings.topic_prefix,
+        "EXCHANGE_STATE_DIR": str(settings.state_dir),
+        "EXCHANGE_LOG_FORMAT": "json",
+    }
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-c", "from exchange.cli import main; main()", *args]
+
+
+@contextlib.asynccontextmanager
+async def _processor(
+    settings: ExchangeSettings, port: int
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``exchange evaluation run`` in a child process, killed if a test leaves it running."""
+    proc = await asyncio.create_subprocess_exec(
+        *_cli("evaluation", "run", "--web-port", str(port), "--publish-interval", "0.3"),
+        env=_env(settings),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> tuple[int, float, str]:
+    """SIGTERM; the exit code, the seconds it took, and the process's log."""
+    began = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    async with asyncio.timeout(60):
+        _, stderr = await proc.communicate()
+    return proc.returncode or 0, time.monotonic() - began, stderr.decode(errors="replace")
+
+
+async def _web(port: int) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        response = await client.get(f"http://127.0.0.1:{port}/compliance/?granularity=hour")
+        response.raise_for_status()
+        data: dict[str, Any] = response.json()
+        return data
+
+
+async def _report(settings: ExchangeSettings, since_ms: int, until_ms: int) -> dict[str, Any]:
+    proc = await asyncio.create_subprocess_exec(
+        *_cli("report", "compliance", "--since", iso(since_ms), "--until", iso(until_ms), "--json"),
+        env=_env(settings),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(60):
+        stdout, stderr = await proc.communicate()
+    assert proc.returncode == 0, stderr.decode()
+    report: dict[str, Any] = json.loads(stdout)
+    return report
+
+
+async def _dead_letters(settings: ExchangeSettings) -> list[Any]:
+    consumer = AIOKafkaConsumer(
+        f"{settings.topic_prefix}.dlq", auto_offset_reset="earliest", **_connection(settings)
+    )
+    await consumer.start()
+    try:
+        found: list[Any] = []
+        for _ in range(25):
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                found.extend(batch)
+            if found:
+                break
+        return found
+    finally:
+        await consumer.stop()
+
+
+def _range(records: list[dict[str, Any]]) -> tuple[int, int]:
+    times = [round(r["recorded_at"].timestamp() * 1000) for r in records]
+    return min(times) - min(times) % HOUR, max(times) - max(times) % HOUR + HOUR
+
+
+async def test_published_figures_equal_a_direct_count(
+    settings: ExchangeSettings, create_topics: CreateTopics
+) -> None:
+    """The processor's published windows, its web view and the report's JSON all equal a
+    direct count over the committed audit records; garbage goes to the DLQ; records of an
+    aborted transaction are not counted; SIGTERM stops it within seconds."""
+    await create_topics(f"{settings.topic_prefix}.audit", partitions=PARTITIONS)
+    records = _records(150, seed=4)
+    await _write(settings, [*_encoded(records[:75]), (b"bad", b"not an avro record")])
+    await _write_aborted(settings, _encoded(_records(20, seed=40)))
+    await _write(settings, _encoded(records[75:]))
+    direct = fold_all(records)
+    port = _free_port()
+    async with _processor(settings, port) as proc:
+        assert await _published(settings) == direct
+        web = await _web(port)
+        code, took, log = await _stop(proc)
+    assert (code, took < STOP_WITHIN) == (0, True), log
+    served = {
+        (w["kind"], w["agency"], w["service"], w["start"]): Figures.from_json(w["figures"])
+        for w in web["windows"]
+    }
+    assert served == {
+        (k.dimension.kind, k.dimension.agency, k.dimension.service, iso(k.start_ms)): v
+        for k, v in direct.items()
+        if k.granularity is Granularity.HOUR
+    }
+    since, until = _range(records)
+    report = await _report(settings, since, until)
+    hourly = fold_all(records, [Granularity.HOUR])
+    expected = rows_to_json(report_rows(hourly), since_ms=since, until_ms=until, by="total")
+    assert report["rows"] == expected["rows"]
+    assert report["audit_records_read"] == 0  # everything came from the compliance topic
+    (letter,) = await _dead_letters(settings)
+    assert letter.value == b"not an avro record"
+    assert header_value(letter.headers, HEADER_DLQ_REASON) == b"bad-framing"
+
+
+async def test_report_falls_back_to_the_audit_topic_without_a_processor(
+    settings: ExchangeSettings, create_topics: CreateTopics
+) -> None:
+    """With no evaluation processor ever run, the report folds the audit topic itself."""
+    await create_topics(f"{settings.topic_prefix}.audit", partitions=PARTITIONS)
+    records = _records(40, seed=5)
+    await _write(settings, _encoded(records))
+    since, until = _range(records)
+    report = await _report(settings, since, until)
+    expected = rows_to_json(
+        report_rows(fold_all(records, [Granularity.HOUR])),
+        since_ms=since,
+        until_ms=until,
+        by="total",
+    )
+    assert report["rows"] == expected["rows"]
+    assert report["audit_records_read"] == len(records)
+
+
+async def test_sigkill_and_restart_count_every_record_once(
+    settings: ExchangeSettings, create_topics: CreateTopics
+) -> None:
+    """A processor killed right after publishing (offsets not yet committed) and restarted
+    recovers its tables and counts no redelivered record twice."""
+    await create_topics(f"{settings.topic_prefix}.audit", partitions=PARTITIONS)
+    records = _records(120, seed=6)
+    await _write(settings, _encoded(records[:60]))
+    async with _processor(settings, _free_port()) as proc:
+        assert await _published(settings) == fold_all(records[:60])
+        proc.kill()  # before faust's next offset commit, most likely
+        await proc.wait()
+    await _write(settings, _encoded(records[60:]))
+    async with _processor(settings, _free_port()) as proc:
+        assert await _published(settings) == fold_all(records)
+        code, _, log = await _stop(proc)
+    assert code == 0, log
+
+
+async def test_a_crashed_agent_fails_the_worker(
+    settings: ExchangeSettings, create_topics: CreateTopics
+) -> None:
+    """An agent that raises ends the process with exit code 1 instead of idling on."""
+    prefix = settings.topic_prefix
+    await create_topics(f"{prefix}.audit", partitions=PARTITIONS)
+    # A changelog with fewer partitions than the audit topic makes faust raise
+    # PartitionsMismatch in the agent on the first table write.
+    await create_topics(f"{prefix}.evaluation-hour-changelog", partitions=1)
+    await _write(settings, _encoded(_records(5, seed=7)))
+    async with _processor(settings, _free_port()) as proc:
+        async with asyncio.timeout(PUBLISH_TIMEOUT):
+            _, stderr = await proc.communicate()
+    assert proc.returncode == 1
+    assert "PartitionsMismatch" in stderr.decode(errors="replace")
