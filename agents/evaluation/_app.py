@@ -42,6 +42,7 @@ from exchange._compliance import (
 from exchange._compliance_report import ReportRow, iso
 from exchange._errors import CodecError
 from exchange._evaluation import PartitionCoverage, WindowValue, step
+from exchange._metrics import DlqMetrics
 from exchange._models import DeadLetter
 from exchange._settings import ExchangeSettings
 from exchange._wire import AUDIT_RECORD
@@ -123,6 +124,7 @@ class EvaluationApp:
     tables: dict[Granularity, Any] = field(default_factory=dict)
     coverage_table: Any = None
     compliance_topic: Any = None
+    dlq_metrics: DlqMetrics | None = None
     clock: _Clock = field(default_factory=_Clock)
 
     def fail(self, exc: BaseException) -> None:
@@ -337,6 +339,8 @@ async def _dead_letter(evaluation: EvaluationApp, dlq: Any, message: Any, exc: E
     )
     await dlq.send(key=message.key, value=message.value, headers=letter.headers())
     evaluation.counts["dead_lettered"] += 1
+    if evaluation.dlq_metrics is not None:
+        evaluation.dlq_metrics.records.labels(component=COMPONENT, reason=reason).inc()
     log.warning(
         "audit record dead-lettered",
         reason=reason,

@@ -21,12 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from prometheus_client import CollectorRegistry
 
 from agents.evaluation._app import EvaluationApp, Topology, build_app
 from agents.evaluation._options import EvaluationOptions
 from exchange._codec import Codec, SchemaStore
 from exchange._compliance_source import audit_partitions, ensure_output_topics
 from exchange._kafka import client_options, resolve_bootstrap
+from exchange._metrics import DlqMetrics, serve_metrics
 from exchange._settings import ExchangeSettings
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_STOP_TIMEOUT", "run"]
@@ -71,10 +73,21 @@ async def run(
             client_options=client_options(settings),
             codec=_codec(settings),
         )
+        evaluation.dlq_metrics = _metrics(settings)
         with _signals(stop):
             return await _serve(evaluation, stop, on_started)
     finally:
         shutil.rmtree(datadir, ignore_errors=True)
+
+
+def _metrics(settings: ExchangeSettings) -> DlqMetrics:
+    """The processor's metrics, served on ``/metrics`` when a metrics port is set."""
+    registry = CollectorRegistry()
+    metrics = DlqMetrics(registry)
+    if settings.metrics_port is not None:
+        port = serve_metrics(registry, host=settings.metrics_host, port=settings.metrics_port)
+        log.info("serving metrics", url=f"http://{settings.metrics_host}:{port}/metrics")
+    return metrics
 
 
 async def _serve(
