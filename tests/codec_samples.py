@@ -134,7 +134,7 @@ def samples(codec: Codec) -> dict[str, EnvelopeModel]:
         source_timestamp=CREATED_AT,
         original_key=str(INQUIRY_ID).encode("ascii"),
         dead_lettered_at=SETTLED_AT,
-        component="router",
+        component="worker",
     )
     return {
         "inquiry-request": request,

@@ -12,7 +12,14 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from codec_samples import EXAMPLE_PAYLOAD, GOLDEN_DIR, example_payload, sample_store, samples
+from codec_samples import (
+    EXAMPLE_PAYLOAD,
+    GOLDEN_DIR,
+    ROOT,
+    example_payload,
+    sample_store,
+    samples,
+)
 
 from exchange._codec import Codec
 
@@ -50,3 +57,13 @@ def test_golden_bytes_decode_to_the_sample(stem: str) -> None:
 def test_example_payload_encodes_to_the_golden_bytes() -> None:
     """The nested payload of the request sample is pinned too (the docs walk through it)."""
     _check(GOLDEN_DIR / "example-payload.hex", example_payload(CODEC), EXAMPLE_PAYLOAD)
+
+
+def test_wire_format_document_matches_the_code() -> None:
+    """docs/wire-format.md's fingerprint table and full hex example are the real bytes."""
+    doc = (ROOT / "docs" / "wire-format.md").read_text()
+    for schema in CODEC.store:
+        if schema.name.startswith("exchange.v1."):
+            assert f"| `{schema.name}` | `{schema.fingerprint.hex(' ')}` |" in doc
+    request_hex = _read_hex(GOLDEN_DIR / "inquiry-request.hex").hex()
+    assert "\n".join(textwrap.wrap(request_hex, 64)) in doc
