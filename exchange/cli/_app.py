@@ -13,7 +13,17 @@ from rich.console import Console
 from rich.markup import escape
 
 from exchange._errors import ExchangeError
-from exchange.cli import _bench, _broker, _catalog, _dlq, _evaluation, _report, _schemas, _topics
+from exchange.cli import (
+    _bench,
+    _broker,
+    _catalog,
+    _dlq,
+    _evaluation,
+    _report,
+    _schemas,
+    _topics,
+    _worker,
+)
 
 app = typer.Typer(
     name="exchange",
@@ -31,6 +41,7 @@ def _root() -> None:
 
 # Command groups are mounted below, one line each.
 app.command(name="bench")(_bench.bench)
+app.command(name="worker")(_worker.worker)
 app.add_typer(_broker.app)
 app.add_typer(_catalog.app)
 app.add_typer(_schemas.app)

@@ -1,0 +1,334 @@
+"""The bus's stream processor: a thin adapter from Kafka records to the pure logic and back.
+
+For each record read from ``<prefix>.out.<AGENCY>`` (the topic names its only writer)::
+
+    decode the envelope (plain dicts)  ── fails ──▶ the record, untouched, to <prefix>.dlq
+      request  ─▶ Router.request_event ─▶ Correlator.accept / reject
+      response ─▶ Router.response_event ─▶ Correlator.respond
+    effects ─▶ Route:       the ORIGINAL bytes and headers to <prefix>.in.<provider>
+               Settlement:  an InquiryOutcome to <prefix>.replies.<agency> (exchange-reply-to)
+               AuditEvent:  an AuditRecord to <prefix>.audit
+               StateChange: already in the engine's state table (the correlator writes it)
+
+Every decision lives in :mod:`exchange._routing` and :mod:`exchange._correlation`; this module
+only moves values. The engine commits the outputs, the state changes and the input offsets of
+one partition in one transaction, so an outcome is never written twice nor lost.
+
+Partitions: inquiry topics are co-partitioned (same partition count, keyed by inquiry id), so
+the outputs to ``in`` and ``replies`` go to the input's partition number, with no hashing. The
+audit and dead-letter topics may be smaller; their records go to ``p mod count``.
+
+One :class:`~exchange._correlation.Correlator` per owned partition works directly on the
+engine's :class:`~agents.PartitionState`, so state lives in one place. When the engine rolls a
+failed transaction back it restores that table behind the correlator's back; the processor
+notices (the last key it wrote no longer holds what it wrote) and resyncs the correlator's
+timers from the table before going on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, Final
+
+import structlog
+
+from agents._bus_codec import EnvelopeIO
+from agents._bus_metrics import BusMetrics
+from agents._engine import InputRecord, OutputRecord
+from agents._state_store import PartitionState
+from exchange._catalog_model import Catalog
+from exchange._codec import Codec
+from exchange._correlation import DEFAULT_RETENTION_MS, Correlator
+from exchange._dlq import dead_letter_record
+from exchange._errors import CodecError, ExchangeError
+from exchange._events import (
+    AuditEvent,
+    Effect,
+    RequestAccepted,
+    RequestRejected,
+    ResponseArrived,
+    Route,
+    Settlement,
+    StateChange,
+)
+from exchange._metrics import WorkerMetrics
+from exchange._routing import Router
+from exchange._state import InquiryState
+from exchange._topology import TopicKind, Topics
+from exchange._wire import HEADER_REPLY_TO, INQUIRY_REQUEST, RecordType, inquiry_headers
+
+__all__ = ["COMPONENT", "BusProcessor"]
+
+#: The component name on the bus's dead letters and metrics.
+COMPONENT: Final = "worker"
+_MISSING: Final[Any] = object()
+
+log = structlog.get_logger("exchange.worker")
+
+
+class BusProcessor:
+    """The :class:`~agents.Processor` of the stream workers (state: :data:`InquiryState`)."""
+
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        codec: Codec,
+        topics: Topics,
+        topic_partitions: Mapping[str, int],
+        metrics: WorkerMetrics | None = None,
+        retention_ms: int = DEFAULT_RETENTION_MS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._io = EnvelopeIO(codec)
+        self._router = Router(catalog, codec)
+        self._topics = topics
+        self._audit = (topics.audit, topic_partitions[topics.audit])
+        self._dlq = (topics.dlq, topic_partitions[topics.dlq])
+        self._existing = frozenset(topic_partitions)
+        self._metrics = (
+            None if metrics is None else BusMetrics(metrics, catalog, component=COMPONENT)
+        )
+        self._retention_ms = retention_ms
+        self._clock = clock
+        self._correlators: dict[int, Correlator] = {}
+        # Per partition: the last key written and the value written (rollback detection).
+        self._last_write: dict[int, tuple[str, Any]] = {}
+        self._sources: dict[str, str | None] = {}
+
+    # --- the Processor protocol ---------------------------------------------------------------
+
+    def on_assigned(self, state: PartitionState[InquiryState]) -> None:
+        """Own partition ``state.partition``: a correlator over its restored table."""
+        correlator = Correlator(retention_ms=self._retention_ms, table=state)
+        self._correlators[state.partition] = correlator
+        self._last_write.pop(state.partition, None)
+        log.info(
+            "partition assigned",
+            partition=state.partition,
+            inquiries=len(state),
+            pending=correlator.pending_count,
+        )
+        self._publish_pending()
+
+    def on_revoked(self, partition: int) -> None:
+        """Drop partition ``partition``'s correlator (its state went with the engine)."""
+        self._correlators.pop(partition, None)
+        self._last_write.pop(partition, None)
+        log.info("partition revoked", partition=partition)
+        self._publish_pending()
+
+    def process(
+        self, records: Sequence[InputRecord], state: PartitionState[InquiryState]
+    ) -> list[OutputRecord]:
+        """Route, reject and correlate one partition's batch."""
+        correlator = self._correlator(state)
+        now_ms = int(self._clock() * 1000)
+        out: list[OutputRecord] = []
+        for record in records:
+            try:
+                event = self._event(record, now_ms)
+            except CodecError as exc:
+                out.append(self._dead_letter(record, exc))
+                continue
+            self._emit(_correlate(correlator, event), record, state.partition, out)
+        self._publish_pending()
+        return out
+
+    def on_tick(self, now_ms: int, state: PartitionState[InquiryState]) -> list[OutputRecord]:
+        """Time out what is due, forget what expired."""
+        effects = self._correlator(state).tick(now_ms)
+        out: list[OutputRecord] = []
+        if effects:
+            self._emit(effects, None, state.partition, out)
+            self._publish_pending()
+        return out
+
+    # --- records in ---------------------------------------------------------------------------
+
+    def _correlator(self, state: PartitionState[InquiryState]) -> Correlator:
+        partition = state.partition
+        correlator = self._correlators[partition]
+        last = self._last_write.pop(partition, None)
+        if last is not None and state.get(last[0], _MISSING) is not last[1]:
+            # The engine rolled the last transaction back: rebuild the timers from the table.
+            log.warning("state rolled back, resyncing", partition=partition)
+            correlator.resync()
+        return correlator
+
+    def _event(self, record: InputRecord, now_ms: int) -> _Event:
+        """What the record says, decided by the router; a :class:`CodecError` if unusable."""
+        name, fields = self._io.read(record.value)
+        source = self._source(record.topic)
+        try:
+            if name != INQUIRY_REQUEST:
+                return self._router.response_event(fields, source_agency=source, now_ms=now_ms)
+            event = self._router.request_event(
+                fields, source_agency=source, key=record.key, now_ms=now_ms
+            )
+        except (KeyError, TypeError, ValueError) as exc:  # an envelope revision it cannot read
+            raise _UnreadableError(f"{type(exc).__name__}: {exc}") from exc
+        if isinstance(event, RequestAccepted):
+            topic = self._topics.in_(event.inquiry.provider_agency)
+            if topic not in self._existing:  # dead-lettered: replayable once the topic exists
+                raise _MissingTopicError(f"{topic} does not exist; run `exchange topics apply`")
+        return _with_reply_to(event, record.headers)
+
+    def _source(self, topic: str) -> str:
+        """The agency whose ``out`` topic this is (the only one Kafka lets write there)."""
+        source = self._sources.get(topic, _MISSING)
+        if source is _MISSING:
+            parsed = self._topics.parse(topic)
+            source = parsed[1] if parsed is not None and parsed[0] is TopicKind.OUT else None
+            self._sources[topic] = source
+        if source is None:
+            raise _NotAnOutTopicError(f"{topic} is not an agency's out topic")
+        return str(source)
+
+    # --- effects out --------------------------------------------------------------------------
+
+    def _emit(
+        self,
+        effects: Iterable[Effect],
+        record: InputRecord | None,
+        partition: int,
+        out: list[OutputRecord],
+    ) -> None:
+        metrics = self._metrics
+        for effect in effects:
+            if isinstance(effect, StateChange):
+                value = _MISSING if effect.state is None else effect.state
+                self._last_write[partition] = (effect.inquiry_id, value)
+            elif isinstance(effect, Route):
+                assert record is not None, "only a request is routed"
+                self._route(effect, record, partition, out)
+            elif isinstance(effect, Settlement):
+                self._settle(effect, partition, out)
+            else:
+                out.append(self._audit_record(effect, partition))
+                if metrics is not None:
+                    metrics.noticed(effect, None if record is None else self._source(record.topic))
+
+    def _route(
+        self, route: Route, record: InputRecord, partition: int, out: list[OutputRecord]
+    ) -> None:
+        inquiry = route.inquiry
+        topic = self._topics.in_(inquiry.provider_agency)
+        # The original bytes and headers: the provider reads what the requester wrote.
+        out.append(OutputRecord(topic, record.key, record.value, record.headers, partition))
+        if self._metrics is not None:
+            self._metrics.routed(inquiry.created_at_ms, inquiry.received_at_ms)
+        log.debug(
+            "routed",
+            inquiry_id=inquiry.inquiry_id,
+            agency=inquiry.requester_agency,
+            service=f"{inquiry.service_code}.v{inquiry.service_version}",
+        )
+
+    def _settle(self, settlement: Settlement, partition: int, out: list[OutputRecord]) -> None:
+        inquiry = settlement.inquiry
+        topic = self._topics.replies(settlement.deliver_to)
+        key = inquiry.inquiry_id.encode()
+        if topic in self._existing:
+            headers = inquiry_headers(
+                RecordType.OUTCOME,
+                inquiry.inquiry_id,
+                reply_to=inquiry.reply_to,
+                traceparent=inquiry.trace_parent,
+            )
+            value = self._io.outcome(settlement)
+            out.append(OutputRecord(topic, key, value, tuple(headers), partition))
+        else:  # audited below all the same; never a reason to stop the bus
+            log.error("no replies topic, outcome not delivered", topic=topic)
+        if self._metrics is not None:
+            self._metrics.settled(settlement)
+        _log_settled(settlement)
+
+    def _audit_record(self, event: AuditEvent, partition: int) -> OutputRecord:
+        topic, count = self._audit
+        headers = (*inquiry_headers(RecordType.AUDIT, event.inquiry_id),)
+        value = self._io.audit(event)
+        return OutputRecord(topic, event.inquiry_id.encode(), value, headers, partition % count)
+
+    def _dead_letter(self, record: InputRecord, exc: ExchangeError) -> OutputRecord:
+        letter = dead_letter_record(record, exc, component=COMPONENT)
+        topic, count = self._dlq
+        reason = exc.reason if isinstance(exc, CodecError) else "processing-error"
+        if self._metrics is not None:
+            self._metrics.dead_lettered(reason)
+        log.warning(
+            "dead-lettered",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason,
+        )
+        headers = tuple(letter.headers)
+        return OutputRecord(topic, letter.key, letter.value, headers, record.partition % count)
+
+    def _publish_pending(self) -> None:
+        if self._metrics is not None:
+            self._metrics.pending(sum(c.pending_count for c in self._correlators.values()))
+
+
+class _NotAnOutTopicError(CodecError):
+    """A record on a topic the worker should not read: dead-lettered, not processed."""
+
+    reason = "unexpected-topic"
+
+
+class _UnreadableError(CodecError):
+    """The envelope decoded but lacks what the router reads (an unknown revision)."""
+
+    reason = "schema-mismatch"
+
+
+class _MissingTopicError(CodecError):
+    """The provider's ``in`` topic does not exist: the request cannot be routed."""
+
+    reason = "no-such-topic"
+
+
+_Event = RequestAccepted | RequestRejected | ResponseArrived
+
+
+def _correlate(correlator: Correlator, event: _Event) -> list[Effect]:
+    if isinstance(event, ResponseArrived):
+        return correlator.respond(event)
+    if isinstance(event, RequestAccepted):
+        return correlator.accept(event.inquiry)
+    return correlator.reject(
+        event.inquiry, source_agency=event.source_agency, reason=event.reason, detail=event.detail
+    )
+
+
+def _with_reply_to(
+    event: RequestAccepted | RequestRejected, headers: Sequence[tuple[str, bytes]]
+) -> RequestAccepted | RequestRejected:
+    """The request with the ``exchange-reply-to`` header it came with, copied onto its outcome."""
+    raw = None
+    for name, value in headers:
+        if name == HEADER_REPLY_TO:
+            raw = value
+    if raw is None:
+        return event
+    reply_to = raw.decode("ascii", errors="replace")
+    if reply_to == event.inquiry.reply_to:
+        return event
+    return replace(event, inquiry=replace(event.inquiry, reply_to=reply_to))
+
+
+def _log_settled(settlement: Settlement) -> None:
+    inquiry = settlement.inquiry
+    fields = {
+        "inquiry_id": inquiry.inquiry_id,
+        "agency": settlement.deliver_to,
+        "service": f"{inquiry.service_code}.v{inquiry.service_version}",
+        "outcome": settlement.kind.value,
+    }
+    if settlement.reject_reason is not None:
+        log.info("rejected", reason=settlement.reject_reason, detail=settlement.detail, **fields)
+    else:
+        log.debug("settled", **fields)
