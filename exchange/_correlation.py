@@ -30,7 +30,6 @@ record, in offset order) or hands it the already restored table (``table=``), th
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import MutableMapping
 
 from exchange._events import (
@@ -50,7 +49,7 @@ from exchange._events import (
 )
 from exchange._models import RejectReason
 from exchange._state import InquiryRecord, InquiryState, Phase, Settled
-from exchange._timers import DeadlineIndex
+from exchange._timers import DeadlineIndex, ExpiryQueue
 
 __all__ = ["DEFAULT_RETENTION_MS", "ID_TAKEN_REASON", "INVALID_RESPONSE_CODE", "Correlator"]
 
@@ -84,10 +83,9 @@ class Correlator:
         self._table: MutableMapping[str, InquiryState] = {} if table is None else table
         # Deadlines of pending inquiries; settling cancels one, so they need the index.
         self._timers = DeadlineIndex()
-        # (settled_at_ms, id) of settled inquiries: a bare heap, checked against the table when
-        # popped. Nothing cancels an expiry, so it needs no index, and the tuple shares the
-        # int and the id with the table entry: the cheapest way to remember many settled ids.
-        self._expiries: list[tuple[int, str]] = []
+        # When each settled inquiry settled; its entries share the int and the id with the
+        # table entry, the cheapest way to remember many settled ids.
+        self._expiries = ExpiryQueue()
         self._pending = 0
         self.resync()
 
@@ -107,7 +105,8 @@ class Correlator:
 
     def next_due_ms(self) -> int | None:
         """When the next deadline or expiry falls due, to sleep until then at most."""
-        deadline, expiry = self._timers.next_at(), self._next_expiry()
+        deadline, settled = self._timers.next_at(), self._expiries.next_at(self._settled_at)
+        expiry = None if settled is None else settled + self._retention_ms
         if deadline is None or expiry is None:
             return expiry if deadline is None else deadline
         return min(deadline, expiry)
@@ -120,15 +119,15 @@ class Correlator:
         (a rolled-back settle would otherwise leave a pending inquiry without its deadline).
         """
         self._timers = DeadlineIndex()
-        self._expiries = []
         self._pending = 0
+        settled: list[tuple[int, str]] = []
         for inquiry_id, state in self._table.items():
             if isinstance(state, InquiryRecord):
                 self._pending += 1
                 self._timers.schedule(inquiry_id, state.deadline_ms)
             else:
-                self._expiries.append((state.settled_at_ms, inquiry_id))
-        heapq.heapify(self._expiries)
+                settled.append((state.settled_at_ms, inquiry_id))
+        self._expiries = ExpiryQueue(settled)
 
     # --- events ---------------------------------------------------------------------------
 
@@ -203,12 +202,9 @@ class Correlator:
             state = self._table[inquiry_id]
             assert isinstance(state, InquiryRecord), "only pending inquiries have deadlines"
             effects.extend(self._time_out(state, now_ms))
-        expiries, horizon = self._expiries, now_ms - self._retention_ms
-        while expiries and expiries[0][0] <= horizon:
-            settled_at_ms, inquiry_id = heapq.heappop(expiries)
-            if self._settled_at(inquiry_id) == settled_at_ms:
-                del self._table[inquiry_id]
-                effects.append(StateChange(inquiry_id, None))
+        for inquiry_id in self._expiries.pop_due(now_ms - self._retention_ms, self._settled_at):
+            del self._table[inquiry_id]
+            effects.append(StateChange(inquiry_id, None))
         return effects
 
     def restore(self, inquiry_id: str, state: InquiryState | None) -> None:
@@ -302,20 +298,11 @@ class Correlator:
             if was_pending:
                 self._pending -= 1
                 self._timers.cancel(state.inquiry_id)
-            heapq.heappush(self._expiries, (state.settled_at_ms, state.inquiry_id))
+            self._expiries.push(state.inquiry_id, state.settled_at_ms)
 
     def _settled_at(self, inquiry_id: str) -> int | None:
         state = self._table.get(inquiry_id)
         return state.settled_at_ms if isinstance(state, Settled) else None
-
-    def _next_expiry(self) -> int | None:
-        expiries = self._expiries
-        while expiries:
-            settled_at_ms, inquiry_id = expiries[0]
-            if self._settled_at(inquiry_id) == settled_at_ms:
-                return settled_at_ms + self._retention_ms
-            heapq.heappop(expiries)  # a stale entry: the id was forgotten or restored anew
-        return None
 
 
 def _service_mismatch(inquiry: InquiryRecord, response: ResponseArrived) -> str | None:

@@ -1,7 +1,8 @@
-"""A deadline index: which keys fall due by a given wall-clock time.
+"""Timer structures of the correlator: which keys fall due by a given wall-clock time.
 
-The correlator keeps the deadline of every pending inquiry here; ``due(now_ms)`` finds the
-inquiries to time out, and settling an inquiry cancels its deadline.
+:class:`DeadlineIndex` holds the deadline of every pending inquiry; ``due(now_ms)`` finds the
+inquiries to time out, and settling an inquiry cancels its deadline. :class:`ExpiryQueue` holds
+when each settled inquiry settled, to forget it once its retention has passed.
 
 It is a binary heap of ``(at_ms, key)`` with *lazy deletion*: moving or cancelling a key only
 updates the ``_live`` map, and stale heap entries are skipped when they surface. ``schedule``
@@ -13,8 +14,9 @@ keys even under heavy cancelling (every answered inquiry cancels its deadline).
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable, Iterable
 
-__all__ = ["DeadlineIndex"]
+__all__ = ["DeadlineIndex", "ExpiryQueue"]
 
 # Rebuild only past this size: below it, stale entries cost less than the rebuild.
 _MIN_COMPACT = 1024
@@ -78,3 +80,42 @@ class DeadlineIndex:
         if len(heap) > _MIN_COMPACT and len(heap) > 2 * len(self._live):
             self._heap = [(at_ms, key) for key, at_ms in self._live.items()]
             heapq.heapify(self._heap)
+
+
+class ExpiryQueue:
+    """``(at_ms, key)`` entries that are never cancelled, only checked when they surface.
+
+    Settled inquiries far outnumber pending ones, so this is the leanest structure that works:
+    a bare heap, no index. Whether an entry still counts is asked of the caller's table
+    (*current* gives the key's live time, or None), so entries of forgotten or re-settled keys
+    are dropped as they surface.
+    """
+
+    __slots__ = ("_heap",)
+
+    def __init__(self, entries: Iterable[tuple[int, str]] = ()) -> None:
+        self._heap = list(entries)
+        heapq.heapify(self._heap)
+
+    def push(self, key: str, at_ms: int) -> None:
+        """Add *key* with time *at_ms*."""
+        heapq.heappush(self._heap, (at_ms, key))
+
+    def pop_due(self, horizon_ms: int, current: Callable[[str], int | None]) -> list[str]:
+        """Remove and return the keys whose current time is at or before *horizon_ms*."""
+        heap, fired = self._heap, dict[str, None]()  # a key pushed twice fires once
+        while heap and heap[0][0] <= horizon_ms:
+            at_ms, key = heapq.heappop(heap)
+            if current(key) == at_ms:
+                fired[key] = None
+        return list(fired)
+
+    def next_at(self, current: Callable[[str], int | None]) -> int | None:
+        """The earliest current time, dropping stale entries on the way."""
+        heap = self._heap
+        while heap:
+            at_ms, key = heap[0]
+            if current(key) == at_ms:
+                return at_ms
+            heapq.heappop(heap)
+        return None

@@ -341,6 +341,15 @@ def test_later_changelog_records_override_earlier_ones() -> None:
     assert correlator.next_due_ms() is None
 
 
+def test_settled_record_replayed_twice_expires_once() -> None:
+    """The same settled changelog record restored twice yields one tombstone at expiry."""
+    correlator = Correlator(retention_ms=HOUR)
+    mark = inquiry().settle(Phase.ANSWERED, T0)
+    correlator.handle(Restored(ID, mark))
+    correlator.handle(Restored(ID, mark))
+    assert correlator.handle(Tick(T0 + HOUR)) == [StateChange(ID, None)]
+
+
 def test_restored_tombstone_for_a_pending_entry_cancels_its_timeout() -> None:
     """A tombstone removes a pending entry and its deadline."""
     correlator = Correlator()

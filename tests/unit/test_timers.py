@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exchange._timers import DeadlineIndex
+from exchange._timers import DeadlineIndex, ExpiryQueue
 
 
 def test_due_returns_keys_at_or_before_now_earliest_first() -> None:
@@ -106,3 +106,17 @@ def test_matches_a_naive_model(ops: list[tuple[str, str, int]]) -> None:
                 del model[k]
         assert len(index) == len(model)
         assert index.next_at() == min(model.values(), default=None)
+
+
+def test_expiry_queue_fires_only_entries_that_are_still_current() -> None:
+    """pop_due returns keys whose live time matches the entry, each once, earliest first."""
+    live = {"a": 10, "b": 30, "c": 20}
+    queue = ExpiryQueue([(10, "a"), (5, "b")])
+    queue.push("b", 30)
+    queue.push("c", 20)
+    queue.push("c", 20)  # pushed twice (a replayed changelog record): fires once
+    assert queue.next_at(live.get) == 10
+    assert queue.pop_due(25, live.get) == ["a", "c"]
+    del live["b"]  # forgotten meanwhile: its entry is dropped when it surfaces
+    assert queue.next_at(live.get) is None
+    assert queue.pop_due(100, live.get) == []
