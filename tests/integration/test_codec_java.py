@@ -12,10 +12,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from codec_samples import ENVELOPE_DIR, GOLDEN_DIR, sample_store
+from codec_samples import GOLDEN_DIR, ROOT
 
 from exchange._errors import LocalBrokerError
 from exchange._kafka_jars import cache_root, find_java, find_mvn
+from exchange._schema_store import Schema
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +29,7 @@ _POM = f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
     <version>{AVRO_JAVA_VERSION}</version></dependency></dependencies>
 </project>
 """
-# Args: golden folder, then schema files. Prints "<full name> <fingerprint hex, wire order>"
+# Args: golden folder, then schema files. Prints "<schema file> <fingerprint hex, wire order>"
 # per schema, then "<fixture> <true|false>" per fixture: whether re-encoding gave its bytes.
 _CHECK_JAVA = """
 import java.nio.*; import java.nio.file.*; import java.util.*;
@@ -41,7 +42,7 @@ public class Check {
       Schema schema = new Schema.Parser().parse(new java.io.File(args[i]));
       long fp = SchemaNormalization.parsingFingerprint64(schema);
       byte[] le = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(fp).array();
-      System.out.println(schema.getFullName() + " " + HexFormat.of().formatHex(le));
+      System.out.println(args[i] + " " + HexFormat.of().formatHex(le));
       cache.addSchema(schema);
       byFingerprint.put(fp, schema);
     }
@@ -84,21 +85,21 @@ def _avro_jars() -> Path:
 
 
 def test_java_avro_agrees_on_fingerprints_and_golden_bytes(tmp_path: Path) -> None:
-    """Java computes our fingerprints and re-encodes every golden fixture to the same bytes."""
+    """Java computes our fingerprint of every schema in the repo and re-encodes every fixture."""
     try:
         java, jars = find_java(), _avro_jars()
     except LocalBrokerError as exc:
         pytest.fail(exc.message, pytrace=False)
     (tmp_path / "Check.java").write_text(_CHECK_JAVA)
-    schemas = [*sorted(ENVELOPE_DIR.glob("*.avsc")), GOLDEN_DIR / "example-payload.avsc"]
+    schemas = [*sorted((ROOT / "schemas").rglob("*.avsc")), GOLDEN_DIR / "example-payload.avsc"]
     command = [java, "-cp", f"{jars / 'libs'}/*", str(tmp_path / "Check.java"), str(GOLDEN_DIR),
                *map(str, schemas)]  # fmt: skip
     done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = dict(line.split(" ", 1) for line in done.stdout.splitlines())
 
-    for schema in sample_store():
-        assert lines[schema.name] == schema.fingerprint.hex()
+    for path in schemas:
+        assert lines[str(path)] == Schema.parse(path.read_text()).fingerprint.hex(), path
     fixtures = sorted(path.name for path in GOLDEN_DIR.glob("*.hex"))
     assert fixtures
     assert {name: lines.get(name) for name in fixtures} == dict.fromkeys(fixtures, "true")
