@@ -7,7 +7,7 @@ when the read began (records written meanwhile are left for the next run), at
 :func:`replay` writes the chosen dead letters back to their source topics with a
 transactional producer (``<prefix>.dlq-replay``): each record and its replay marker commit
 together, so a replay interrupted half-way leaves every dead letter either replayed and
-marked, or neither; two replays running at once fence each other instead of doubling up.
+marked, or neither; of two replays running at once, the newer fences the older, which stops.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from exchange._dlq import (
     preview,
 )
 from exchange._dlq_io import Replayed, read_dlq, replay
+from exchange._dlq_sources import unverified
 from exchange._errors import ConfigError, SchemaError
 from exchange._settings import ExchangeSettings
 from exchange._topology import Topics
@@ -111,10 +112,16 @@ def _blocks(entries: list[DeadLetterEntry], codec: Codec | None) -> list[str]:
 
 
 @app.command(name="replay")
-def replay_command(
+def replay_command(  # keyword-only: typer passes options by name
+    *,
     offset: list[str] | None = OffsetOption,
     reason: str | None = ReasonOption,
     again: bool = typer.Option(False, "--again", help="Also replay ones replayed before."),
+    unverified: bool = typer.Option(
+        False,
+        "--unverified",
+        help="Also replay ones whose source record has expired (never ones that differ from it).",
+    ),
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -126,26 +133,51 @@ def replay_command(
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     settings = _settings()
-    listing = DlqListing(reason=reason, ids=ids or None)
-    entries = asyncio.run(read_dlq(settings, listing)).entries()
-    try:
-        chosen, skipped = choose_for_replay(
-            entries, ids, Topics.for_settings(settings), again=again
-        )
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
-    for entry_id, why in skipped:
-        typer.echo(f"skipped {entry_id}: {why}", err=True)
+    chosen = _verified(settings, _chosen(settings, ids, reason, again=again), unverified)
     if not chosen:
         typer.echo('{"replayed": []}' if as_json else "nothing to replay")
         return
     if not yes:
         for entry in chosen:
-            typer.echo(
-                f"{entry.id} {entry.reason} -> {entry.letter.source_topic if entry.letter else '?'}"
-            )
+            source = entry.letter.source_topic if entry.letter else "?"
+            typer.echo(f"{entry.id} {entry.reason} -> {source}")
         typer.confirm(f"replay {len(chosen)} dead letter(s)?", abort=True)
     _report(asyncio.run(replay(settings, chosen)), as_json=as_json)
+
+
+def _chosen(
+    settings: ExchangeSettings,
+    ids: list[tuple[int | None, int]],
+    reason: str | None,
+    *,
+    again: bool,
+) -> list[DeadLetterEntry]:
+    listing = DlqListing(reason=reason, ids=ids or None)
+    entries = asyncio.run(read_dlq(settings, listing)).entries()
+    topics = Topics.for_settings(settings)
+    try:
+        chosen, skipped = choose_for_replay(entries, ids, topics, again=again)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    for entry_id, why in skipped:
+        typer.echo(f"skipped {entry_id}: {why}", err=True)
+    return chosen
+
+
+def _verified(
+    settings: ExchangeSettings, chosen: list[DeadLetterEntry], allow_gone: bool
+) -> list[DeadLetterEntry]:
+    """The chosen entries their source records vouch for (or, if allowed, cannot any more)."""
+    if not chosen:
+        return chosen
+    refused = set()
+    for problem in asyncio.run(unverified(settings, chosen)):
+        if problem.gone and allow_gone:
+            continue
+        hint = " (--unverified to replay it anyway)" if problem.gone else ""
+        typer.echo(f"skipped {problem.id}: {problem.why}{hint}", err=True)
+        refused.add(problem.id)
+    return [entry for entry in chosen if entry.id not in refused]
 
 
 def _report(done: list[Replayed], *, as_json: bool) -> None:

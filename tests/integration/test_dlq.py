@@ -39,8 +39,14 @@ async def _produce(settings: ExchangeSettings, topic: str, records: list[Any]) -
         await producer.stop()
 
 
-async def _read_all(settings: ExchangeSettings, topic: str, expected: int) -> list[Any]:
-    """Every committed record of ``topic`` (waits until ``expected`` arrived)."""
+def _replays(records: list[Any]) -> list[Any]:
+    return [r for r in records if any(k == HEADER_REPLAYED_FROM for k, _v in r.headers)]
+
+
+async def _read_all(
+    settings: ExchangeSettings, topic: str, expected: int, *, replays: bool = False
+) -> list[Any]:
+    """Every committed record of ``topic``; waits until ``expected`` (replayed ones) arrived."""
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
@@ -54,7 +60,7 @@ async def _read_all(settings: ExchangeSettings, topic: str, expected: int) -> li
     records: list[Any] = []
     try:
         async with asyncio.timeout(30):
-            while len(records) < expected:
+            while len(_replays(records) if replays else records) < expected:
                 batch = await consumer.getmany(timeout_ms=500)
                 records += [r for rs in batch.values() for r in rs]
     finally:
@@ -154,3 +160,45 @@ async def test_replay_by_id_asks_first_unless_yes(
     assert f"replayed {target} (processing-error)" in accepted.out
     shown = {row["id"]: row["replayed"] for row in (await run(env, "dlq", "show", "--json")).json()}
     assert [i for i, done in shown.items() if done] == [target]
+
+
+async def _expire(settings: ExchangeSettings, record: Any) -> None:
+    """Delete the source partition's records up to and including ``record``, as retention would."""
+    from aiokafka import TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        tp = TopicPartition(record.topic, record.partition)
+        await admin.delete_records({tp: RecordsToDelete(record.offset + 1)})
+    finally:
+        await admin.close()
+
+
+async def test_replay_refuses_forged_letters_and_expired_ones_unless_unverified(
+    settings: ExchangeSettings, create_topics: CreateTopics
+) -> None:
+    """Bytes that differ from the source record are never replayed; an expired source
+    record blocks a replay unless --unverified."""
+    topics = Topics.for_settings(settings)
+    consumed = await _plant(settings, create_topics)
+    genuine = next(r for r in consumed if r.key == b"inquiry-3")
+    forged = dead_letter_record(genuine, RuntimeError("boom"), component="worker")
+    await _produce(settings, topics.dlq, [(b"inquiry-3", b"planted bytes", forged.headers)])
+    await _expire(settings, next(r for r in consumed if r.key == b"inquiry-1"))
+    env = cli_env(settings)
+    refused = await run(env, "dlq", "replay", "--reason", "processing-error", "--yes", "--json")
+    assert refused.code == 0, refused.err
+    assert len(refused.json()["replayed"]) == 1  # the genuine inquiry-3 only
+    assert refused.err.count("its bytes differ from its source record") == 1
+    framing = await run(env, "dlq", "replay", "--reason", "bad-framing", "--yes", "--json")
+    assert len(framing.json()["replayed"]) == 1  # inquiry-2; inquiry-1's source expired
+    assert "has expired (--unverified to replay it anyway)" in framing.err
+    forced = await run(
+        env, "dlq", "replay", "--reason", "bad-framing", "--unverified", "--yes", "--json"
+    )
+    assert len(forced.json()["replayed"]) == 1
+    replayed = _replays(await _read_all(settings, topics.out("TAX"), 3, replays=True))
+    assert sorted(r.key for r in replayed) == [b"inquiry-1", b"inquiry-2", b"inquiry-3"]
+    assert {r.key: r.value for r in replayed} == {c.key: c.value for c in consumed}
