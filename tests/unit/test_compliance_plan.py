@@ -125,7 +125,7 @@ def assert_report_equals_direct(
         assert totals(got, kind) == totals(want, kind)
 
 
-@settings(max_examples=150)
+@settings(max_examples=100)
 @given(logs, ranges, st.randoms(), st.booleans())
 def test_report_equals_direct_count_at_any_point_of_processing(
     log: dict[int, list[AuditFacts]], rng: tuple[int, int], rnd: random.Random, by_hour: bool
