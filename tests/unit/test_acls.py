@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 
@@ -170,3 +171,26 @@ def test_json_uses_kafkas_acl_binding_field_names() -> None:
         "permission_type": "ALLOW",
         "host": "*",
     }
+
+
+def test_acls_command_prints_one_line_per_resource_and_json_per_binding() -> None:
+    """`exchange topics acls` needs no broker: commands by default, every binding with --json."""
+    from typer.testing import CliRunner
+
+    from exchange.cli._app import app
+
+    env = {
+        "EXCHANGE_TOPIC_PREFIX": "bus",
+        "EXCHANGE_CATALOG_PATH": str(ROOT / "catalog" / "demo"),
+        "EXCHANGE_SCHEMAS_PATH": str(ROOT / "schemas"),
+        "EXCHANGE_KAFKA_BOOTSTRAP": "127.0.0.1:1",  # never contacted
+    }
+    runner = CliRunner()
+    text = runner.invoke(app, ["topics", "acls", "--worker-principal", "User:w"], env=env)
+    data = runner.invoke(app, ["topics", "acls", "--json"], env=env)
+    assert text.exit_code == data.exit_code == 0, text.output
+    commands = [line for line in text.stdout.splitlines() if line.startswith("kafka-acls.sh")]
+    demo = load_catalog(ROOT / "catalog" / "demo", ROOT / "schemas")
+    bindings = catalog_acls(demo, T, Principals(worker="User:w"))
+    assert commands == render_commands(bindings)
+    assert len(json.loads(data.stdout)) == len(bindings)
