@@ -39,10 +39,19 @@ lint: venv ## Run ruff (lint and format check)
 typecheck: venv ## Run mypy (strict)
 	$(BIN)/mypy
 
+# The sql and outbox connector tests start a PostgreSQL server of their own from its binaries;
+# the Debian package is installed once when they are missing (its default cluster is not used).
+.PHONY: postgres
+postgres: ## Install PostgreSQL's server binaries when missing (apt-get, once)
+	@ls /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+	  echo "installing PostgreSQL (Debian package postgresql)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }
+
 # pytest's exit code goes to $PYTEST_STATUS_FILE when set, so .ci/run can tell "no tests
 # collected" (5) from failing tests; make itself only reports "Error N".
 .PHONY: test
-test: venv jars ## Set everything up and run every test, unit and real-broker
+test: venv jars postgres ## Set everything up and run every test, unit and real-broker
 	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ -n "$${PYTEST_STATUS_FILE:-}" ]; then echo $$rc > "$$PYTEST_STATUS_FILE"; fi; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests: the test set-up is broken" >&2; fi; \
