@@ -18,6 +18,13 @@ That memory does not survive a restart: after a crash between a response and its
 commit, the handler runs again for those few records and the second response is dropped by
 the stream workers as a duplicate, so the requester still gets exactly one outcome.
 
+Pausing: :meth:`Provider.pause` stops fetching from ``in`` (records already buffered are
+dropped by the consumer and fetched again later; nothing piles up in memory), handlers in
+progress go on; :meth:`Provider.resume` fetches again. A connector pauses while its legacy
+system is down. ``dead_letter_errors=True`` also dead-letters the request of a handler that
+raised (original bytes, reason ``handler-error``); a :class:`ConnectorError`'s ``code`` becomes
+the error code of the answer.
+
 Deferred answers (``Answer.defer()``) go to the manual desk (:mod:`exchange._desk`).
 Requests past their deadline are not handled (the bus has settled them as ``TIMED_OUT``), and
 a handler still running at the deadline is cancelled without a response.
@@ -29,7 +36,6 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -40,13 +46,14 @@ from exchange._answer import Answer, AnswerStatus, Inquiry
 from exchange._catalog import Catalog, load_catalog
 from exchange._codec import Codec, SchemaStore
 from exchange._desk import Desk, ensure_desk_topic, kafka_options, manual_answer
+from exchange._dlq import dead_letter_record
 from exchange._envelopes import ReceivedRequest, ServiceCache, decode_request, encode_response
-from exchange._errors import BrokerError, CodecError, ConfigError
+from exchange._errors import BrokerError, CodecError, ConfigError, ConnectorError
 from exchange._intake import OffsetTracker, SeenInquiries
 from exchange._metrics import UNKNOWN_LABEL, DlqMetrics, ProviderMetrics
-from exchange._models import DeadLetter
 from exchange._settings import ExchangeSettings
 from exchange._topology import Topics
+from exchange._wire import HEADER_DLQ_REASON, header_value
 
 __all__ = ["Handler", "Provider"]
 
@@ -56,7 +63,7 @@ log = structlog.get_logger("exchange.provider")
 Handler = Callable[[Inquiry], Awaitable[Answer]]
 H = TypeVar("H", bound=Handler)
 
-#: How long :meth:`Provider.stop` lets handlers in progress finish before cancelling them.
+#: How long :meth:`Provider.stop` lets handlers in progress finish before cancelling them, s.
 DRAIN_TIMEOUT = 10.0
 
 
@@ -73,6 +80,8 @@ class Provider:
         concurrency: int = 32,
         group_id: str | None = None,
         seen_capacity: int = 100_000,
+        dead_letter_errors: bool = False,
+        drain_timeout: float = DRAIN_TIMEOUT,
     ) -> None:
         if concurrency < 1:
             raise ConfigError("concurrency must be at least 1")
@@ -92,6 +101,9 @@ class Provider:
         self._group_id = group_id or topics.provider_group(agency)
         self._handlers: dict[str, Handler] = {}
         self._concurrency = concurrency
+        self._dead_letter_errors = dead_letter_errors
+        self._paused = False
+        self._drain_timeout = drain_timeout
         registry = registry if registry is not None else CollectorRegistry()
         self._metrics = ProviderMetrics(registry)
         self._dlq_metrics = DlqMetrics(registry)
@@ -187,7 +199,7 @@ class Provider:
 
     async def _shutdown(self) -> None:
         if self._tasks:
-            _done, pending = await asyncio.wait(set(self._tasks), timeout=DRAIN_TIMEOUT)
+            _done, pending = await asyncio.wait(set(self._tasks), timeout=self._drain_timeout)
             for task in pending:
                 task.cancel()
         if self._failure is None:
@@ -201,6 +213,25 @@ class Provider:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+
+    # --- pausing ------------------------------------------------------------------------------
+
+    @property
+    def paused(self) -> bool:
+        """True between :meth:`pause` and :meth:`resume`."""
+        return self._paused
+
+    def pause(self) -> None:
+        """Stop fetching from ``in`` (also partitions assigned later); handlers go on."""
+        self._paused = True
+        if self._consumer is not None:
+            self._consumer.pause(*self._consumer.assignment())
+
+    def resume(self) -> None:
+        """Fetch from ``in`` again."""
+        self._paused = False
+        if self._consumer is not None:
+            self._consumer.resume(*self._consumer.assignment())
 
     # --- manual desk --------------------------------------------------------------------------
 
@@ -303,7 +334,7 @@ class Provider:
             await self._dead_letter(record, exc)
             await self._respond(request, Answer.error("INVALID_REQUEST", exc.reason))
             return
-        answer = await self._call(handler, request.inquiry(payload))
+        answer = await self._call(handler, request.inquiry(payload), record)
         if answer is None:
             return
         if answer.status is AnswerStatus.DEFERRED:
@@ -313,7 +344,7 @@ class Provider:
             return
         await self._respond(request, answer)
 
-    async def _call(self, handler: Handler, inquiry: Inquiry) -> Answer | None:
+    async def _call(self, handler: Handler, inquiry: Inquiry, record: Any) -> Answer | None:
         """The handler's answer; an error answer if it raised; None once past the deadline."""
         remaining = inquiry.deadline.timestamp() - time.time()
         if remaining <= 0:
@@ -331,6 +362,10 @@ class Provider:
             log.warning(
                 "handler raised", inquiry_id=str(inquiry.id), service=inquiry.service, exc_info=exc
             )
+            if self._dead_letter_errors:
+                await self._dead_letter(record, exc, reason="handler-error")
+            if isinstance(exc, ConnectorError):
+                return Answer.error(exc.code, exc.message[:200], retriable=exc.retriable)
             return Answer.error("HANDLER_ERROR", type(exc).__name__)
         finally:
             self._metrics.handler_seconds.labels(inquiry.service).observe(
@@ -365,7 +400,7 @@ class Provider:
             manual=False,
         )
 
-    async def _send(self, topic: str, value: bytes, key: bytes | None, headers: Any) -> None:
+    async def _send(self, topic: str, value: bytes | None, key: bytes | None, headers: Any) -> None:
         from aiokafka.errors import KafkaError
 
         try:
@@ -374,21 +409,12 @@ class Provider:
         except KafkaError as exc:
             raise BrokerError(f"cannot write to {topic}: {exc}") from exc
 
-    async def _dead_letter(self, record: Any, exc: CodecError) -> None:
-        letter = DeadLetter(
-            reason=exc.reason,
-            message=str(exc)[:500],
-            source_topic=record.topic,
-            source_partition=record.partition,
-            source_offset=record.offset,
-            source_timestamp=datetime.fromtimestamp(record.timestamp / 1000, UTC),
-            original_key=record.key,
-            dead_lettered_at=datetime.now(UTC),
-            component=f"provider:{self.agency}",
-        )
-        log.warning("dead-lettered", agency=self.agency, reason=exc.reason, offset=record.offset)
-        await self._send(self._dlq_topic, record.value, record.key, letter.headers())
-        self._dlq_metrics.records.labels("provider", exc.reason).inc()
+    async def _dead_letter(self, record: Any, exc: Exception, *, reason: str | None = None) -> None:
+        letter = dead_letter_record(record, exc, component=f"provider:{self.agency}", reason=reason)
+        why = header_value(letter.headers, HEADER_DLQ_REASON) or b""
+        log.warning("dead-lettered", agency=self.agency, reason=why.decode(), offset=record.offset)
+        await self._send(self._dlq_topic, letter.value, letter.key, letter.headers)
+        self._dlq_metrics.records.labels("provider", why.decode()).inc()
 
     def _count(self, service: str, status: AnswerStatus, *, manual: bool) -> None:
         label = service if service in self._handlers else UNKNOWN_LABEL
@@ -407,6 +433,7 @@ def _revocation_listener(provider: Provider) -> Any:
                 provider._tracker.drop(tp)
 
         async def on_partitions_assigned(self, assigned: Any) -> None:
-            return None
+            if provider.paused:  # a rebalance must not un-pause intake
+                provider._consumer.pause(*assigned)
 
     return Revocations()

@@ -6,15 +6,11 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
-from sdk_relay import PassThroughRelay
+from sdk_bus import real_bus
 
 from exchange import ExchangeSettings
-
-if TYPE_CHECKING:
-    from conftest import CreateTopics
 
 pytestmark = pytest.mark.integration
 
@@ -34,30 +30,25 @@ def blocks(language: str) -> list[str]:
 
 
 @pytest.fixture
-async def relay(
-    settings: ExchangeSettings, create_topics: CreateTopics
-) -> AsyncIterator[PassThroughRelay]:
-    p = settings.topic_prefix
-    names = [f"{p}.{kind}.{a}" for a in AGENCIES for kind in ("out", "in", "replies")]
-    await create_topics(*names, f"{p}.dlq", partitions=2)
-    async with PassThroughRelay(settings, AGENCIES) as running:
-        yield running
+async def bus(settings: ExchangeSettings) -> AsyncIterator[ExchangeSettings]:
+    """Settings of a bus with its topics and one real worker owning every partition."""
+    async with real_bus(settings, AGENCIES) as configured:
+        yield configured
 
 
 async def test_getting_started_examples_run_and_print_what_the_page_says(
-    settings: ExchangeSettings,
-    relay: PassThroughRelay,
+    bus: ExchangeSettings,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The page's code, run as one script, prints the lines its 'It prints' block shows."""
-    assert settings.kafka_bootstrap is not None
-    monkeypatch.setenv("EXCHANGE_KAFKA_BOOTSTRAP", settings.kafka_bootstrap)
-    monkeypatch.setenv("EXCHANGE_TOPIC_PREFIX", settings.topic_prefix)
-    monkeypatch.setenv("EXCHANGE_STATE_DIR", str(settings.state_dir))
+    assert bus.kafka_bootstrap is not None
+    monkeypatch.setenv("EXCHANGE_KAFKA_BOOTSTRAP", bus.kafka_bootstrap)
+    monkeypatch.setenv("EXCHANGE_TOPIC_PREFIX", bus.topic_prefix)
+    monkeypatch.setenv("EXCHANGE_STATE_DIR", str(bus.state_dir))
     monkeypatch.chdir(ROOT)  # the default catalog and schema folders are relative to the repo
     code = compile("\n\n".join(blocks("python")), str(PAGE), "exec")
-    # The page calls asyncio.run(); give it a thread of its own while the relay runs here.
+    # The page calls asyncio.run(): it needs a thread without a running event loop.
     await asyncio.wait_for(asyncio.to_thread(exec, code, {"__name__": "getting_started"}), 120)
     printed = capsys.readouterr().out.splitlines()
     expected = blocks("text")[0].splitlines()

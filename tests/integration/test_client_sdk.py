@@ -1,4 +1,4 @@
-"""Requester and provider SDKs on the real broker, through the pass-through test relay."""
+"""Requester and provider SDKs on the real broker, through a real ``exchange worker``."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import json
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
-from sdk_relay import PassThroughRelay
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from sdk_bus import real_bus
 
 from exchange import (
     Answer,
@@ -23,9 +23,8 @@ from exchange import (
     OutcomeKind,
     Provider,
 )
-
-if TYPE_CHECKING:
-    from conftest import CreateTopics
+from exchange._desk import _partitions_of
+from exchange._kafka import client_options
 
 pytestmark = pytest.mark.integration
 
@@ -54,21 +53,29 @@ def verdict(national_id: str) -> dict[str, object]:
 
 
 @pytest.fixture
-async def topics(settings: ExchangeSettings, create_topics: CreateTopics) -> None:
-    p = settings.topic_prefix
-    names = [f"{p}.{kind}.{a}" for a in AGENCIES for kind in ("out", "in", "replies")]
-    await create_topics(*names, f"{p}.dlq", partitions=3)
+async def bus(settings: ExchangeSettings) -> AsyncIterator[ExchangeSettings]:
+    """Settings of a bus with its topics and one real worker owning every partition."""
+    async with real_bus(settings, AGENCIES) as configured:
+        yield configured
 
 
-@pytest.fixture
-async def relay(settings: ExchangeSettings, topics: None) -> AsyncIterator[PassThroughRelay]:
-    async with PassThroughRelay(settings, AGENCIES) as running:
-        yield running
+async def _records_in(settings: ExchangeSettings, topic: str) -> int:
+    """How many records a topic holds (sum of its partitions' end offsets)."""
+    partitions = await _partitions_of(settings, topic)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, **client_options(settings)
+    )
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+    finally:
+        await consumer.stop()
+    return sum(ends.values())
 
 
-async def test_one_inquiry_is_answered(settings: ExchangeSettings, relay: PassThroughRelay) -> None:
+async def test_one_inquiry_is_answered(bus: ExchangeSettings) -> None:
     """A requester's inquiry reaches the provider's handler and comes back ANSWERED/FOUND."""
-    provider = Provider(agency="NOCR", settings=settings)
+    provider = Provider(agency="NOCR", settings=bus)
     seen: list[Inquiry] = []
 
     @provider.handles(VERIFY)
@@ -78,7 +85,7 @@ async def test_one_inquiry_is_answered(settings: ExchangeSettings, relay: PassTh
 
     async with (
         provider,
-        ExchangeClient.connect(agency="TAX", subsystem="registration", settings=settings) as client,
+        ExchangeClient.connect(agency="TAX", subsystem="registration", settings=bus) as client,
     ):
         outcome = await client.inquire(
             VERIFY, PAYLOAD, purpose="tax-registration", timeout=20.0, case_reference="C-1"
@@ -94,9 +101,9 @@ async def test_one_inquiry_is_answered(settings: ExchangeSettings, relay: PassTh
 
 
 @pytest.fixture
-async def nocr(settings: ExchangeSettings, relay: PassThroughRelay) -> AsyncIterator[Provider]:
+async def nocr(bus: ExchangeSettings) -> AsyncIterator[Provider]:
     """A running NOCR provider that echoes the national id it was asked about."""
-    provider = Provider(agency="NOCR", settings=settings, concurrency=64)
+    provider = Provider(agency="NOCR", settings=bus, concurrency=64)
 
     @provider.handles(VERIFY)
     async def verify(inquiry: Inquiry) -> Answer:
@@ -107,9 +114,9 @@ async def nocr(settings: ExchangeSettings, relay: PassThroughRelay) -> AsyncIter
 
 
 @pytest.fixture
-async def tax(settings: ExchangeSettings, relay: PassThroughRelay) -> AsyncIterator[ExchangeClient]:
+async def tax(bus: ExchangeSettings) -> AsyncIterator[ExchangeClient]:
     async with ExchangeClient.connect(
-        agency="TAX", subsystem="registration", settings=settings
+        agency="TAX", subsystem="registration", settings=bus
     ) as client:
         yield client
 
@@ -134,21 +141,22 @@ async def test_many_inquiries_in_flight_each_get_their_own_outcome(
 
 
 async def test_invalid_payload_raises_before_anything_is_sent(
-    tax: ExchangeClient, relay: PassThroughRelay
+    tax: ExchangeClient, bus: ExchangeSettings
 ) -> None:
     """A payload that misses required fields raises InquiryRejectedError; nothing is sent."""
     with pytest.raises(InquiryRejectedError) as caught:
         await tax.inquire(VERIFY, {"national_id": "1"}, purpose="tax-registration")
     assert caught.value.reason == "INVALID_PAYLOAD"
     await asyncio.sleep(0.5)
-    assert relay.forwarded == 0
+    assert await _records_in(bus, f"{bus.topic_prefix}.out.TAX") == 0
 
 
 async def test_scatter_gather_marks_the_slow_provider_timed_out(
-    settings: ExchangeSettings, nocr: Provider, tax: ExchangeClient
+    bus: ExchangeSettings, nocr: Provider, tax: ExchangeClient
 ) -> None:
     """inquire_many returns the fast answer and a local TIMED_OUT for the slow provider."""
-    post = Provider(agency="POST", settings=settings)
+    post = Provider(agency="POST", settings=bus, drain_timeout=0.5)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=18)  # the bus waits longer than we do
 
     @post.handles("post.address.lookup.v1")
     async def lookup(inquiry: Inquiry) -> Answer:
@@ -159,18 +167,18 @@ async def test_scatter_gather_marks_the_slow_provider_timed_out(
         started = asyncio.get_running_loop().time()
         outcomes = await tax.inquire_many(
             [
-                InquirySpec(VERIFY, PAYLOAD, "tax-registration"),
+                InquirySpec(VERIFY, PAYLOAD, PURPOSE),
                 InquirySpec(
-                    "post.address.lookup.v1", {"postal_code": "1234567890"}, "tax-registration"
+                    "post.address.lookup.v1", {"postal_code": "1234567890"}, PURPOSE, deadline=later
                 ),
             ],
-            timeout=8.0,
+            timeout=6.0,
         )
         waited = asyncio.get_running_loop().time() - started
     assert [o.kind for o in outcomes] == [OutcomeKind.ANSWERED, OutcomeKind.TIMED_OUT]
     assert outcomes[1].local
     assert outcomes[1].provider == "POST"
-    assert 8.0 <= waited < 10.0
+    assert 6.0 <= waited < 8.0
 
 
 async def test_send_and_outcomes_stream(nocr: Provider, tax: ExchangeClient) -> None:
@@ -189,7 +197,7 @@ async def test_send_and_outcomes_stream(nocr: Provider, tax: ExchangeClient) -> 
 
 
 async def test_two_processes_of_one_agency_each_get_only_their_own_outcomes(
-    settings: ExchangeSettings, nocr: Provider, kafka_bootstrap: str
+    bus: ExchangeSettings, nocr: Provider, kafka_bootstrap: str
 ) -> None:
     """Two TAX client processes asking at once each receive exactly their own outcomes."""
     script = Path(__file__).with_name("sdk_client_proc.py")
@@ -198,7 +206,7 @@ async def test_two_processes_of_one_agency_each_get_only_their_own_outcomes(
             sys.executable,
             str(script),
             kafka_bootstrap,
-            settings.topic_prefix,
+            bus.topic_prefix,
             "40",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,

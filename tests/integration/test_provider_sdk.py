@@ -1,4 +1,4 @@
-"""Provider SDK behaviours on the real broker: errors, redelivery, dead letters, manual desk."""
+"""Provider SDK on the real broker and worker: errors, redelivery, dead letters, manual desk."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import CollectorRegistry
-from sdk_relay import PassThroughRelay
+from sdk_bus import real_bus
 
 from exchange import (
     Answer,
@@ -30,9 +30,6 @@ from exchange._envelopes import RequestEncoder
 from exchange._kafka import client_options
 from exchange._outcome import InquirySpec
 from exchange._wire import HEADER_DLQ_REASON, header_value
-
-if TYPE_CHECKING:
-    from conftest import CreateTopics
 
 pytestmark = pytest.mark.integration
 
@@ -58,22 +55,16 @@ VERDICT = {
 
 
 @pytest.fixture
-async def topics(settings: ExchangeSettings, create_topics: CreateTopics) -> None:
-    p = settings.topic_prefix
-    names = [f"{p}.{kind}.{a}" for a in AGENCIES for kind in ("out", "in", "replies")]
-    await create_topics(*names, f"{p}.dlq", partitions=2)
+async def bus(settings: ExchangeSettings) -> AsyncIterator[ExchangeSettings]:
+    """Settings of a bus with its topics and one real worker owning every partition."""
+    async with real_bus(settings, AGENCIES) as configured:
+        yield configured
 
 
 @pytest.fixture
-async def relay(settings: ExchangeSettings, topics: None) -> AsyncIterator[PassThroughRelay]:
-    async with PassThroughRelay(settings, AGENCIES) as running:
-        yield running
-
-
-@pytest.fixture
-async def tax(settings: ExchangeSettings, relay: PassThroughRelay) -> AsyncIterator[ExchangeClient]:
+async def tax(bus: ExchangeSettings) -> AsyncIterator[ExchangeClient]:
     async with ExchangeClient.connect(
-        agency="TAX", subsystem="registration", settings=settings
+        agency="TAX", subsystem="registration", settings=bus
     ) as client:
         yield client
 
@@ -112,11 +103,11 @@ async def _wait_for_desk(settings: ExchangeSettings) -> list[Inquiry]:
 
 
 async def test_handler_exception_becomes_a_failed_outcome(
-    settings: ExchangeSettings, tax: ExchangeClient
+    bus: ExchangeSettings, tax: ExchangeClient
 ) -> None:
     """A handler that raises yields FAILED / HANDLER_ERROR, and the provider keeps going."""
     registry = CollectorRegistry()
-    provider = Provider(agency="NOCR", settings=settings, registry=registry)
+    provider = Provider(agency="NOCR", settings=bus, registry=registry)
 
     @provider.handles(VERIFY)
     async def verify(inquiry: Inquiry) -> Answer:
@@ -144,12 +135,10 @@ async def test_handler_exception_becomes_a_failed_outcome(
     )
 
 
-async def test_redelivered_request_is_handled_once(
-    settings: ExchangeSettings, topics: None
-) -> None:
+async def test_redelivered_request_is_handled_once(bus: ExchangeSettings) -> None:
     """The same request record delivered twice reaches the handler once; one response."""
     registry = CollectorRegistry()
-    provider = Provider(agency="NOCR", settings=settings, registry=registry)
+    provider = Provider(agency="NOCR", settings=bus, registry=registry)
     calls: list[str] = []
 
     @provider.handles(VERIFY)
@@ -162,43 +151,41 @@ async def test_redelivered_request_is_handled_once(
     item = RequestEncoder(catalog, codec, "TAX", "registration", reply_to=None).encode(
         InquirySpec(VERIFY, PAYLOAD, PURPOSE, deadline=dt.datetime.now(dt.UTC) + dt.timedelta(60))
     )
-    producer = AIOKafkaProducer(**_options(settings))
+    producer = AIOKafkaProducer(**_options(bus))
     await producer.start()
     try:
         for _ in range(2):  # what a redelivery looks like: the same record again on in.NOCR
             await producer.send_and_wait(
-                f"{settings.topic_prefix}.in.NOCR", item.value, key=item.key, headers=item.headers
+                f"{bus.topic_prefix}.in.NOCR", item.value, key=item.key, headers=item.headers
             )
     finally:
         await producer.stop()
     async with provider:
-        responses = await _read_all(settings, f"{settings.topic_prefix}.out.NOCR", expect=1)
+        responses = await _read_all(bus, f"{bus.topic_prefix}.out.NOCR", expect=1)
     assert calls == [item.key_text]
     assert [r.key for r in responses] == [item.key]
     assert registry.get_sample_value("exchange_provider_duplicates_total", {"agency": "NOCR"}) == 1
 
 
 async def test_undecodable_record_is_dead_lettered_and_the_next_is_answered(
-    settings: ExchangeSettings, tax: ExchangeClient
+    bus: ExchangeSettings, tax: ExchangeClient
 ) -> None:
     """Garbage on in.NOCR goes to the DLQ byte for byte with its reason; intake goes on."""
-    provider = Provider(agency="NOCR", settings=settings)
+    provider = Provider(agency="NOCR", settings=bus)
 
     @provider.handles(VERIFY)
     async def verify(inquiry: Inquiry) -> Answer:
         return Answer.not_found()
 
-    producer = AIOKafkaProducer(**_options(settings))
+    producer = AIOKafkaProducer(**_options(bus))
     await producer.start()
     try:
-        await producer.send_and_wait(
-            f"{settings.topic_prefix}.in.NOCR", b"not an inquiry", key=b"k-1"
-        )
+        await producer.send_and_wait(f"{bus.topic_prefix}.in.NOCR", b"not an inquiry", key=b"k-1")
     finally:
         await producer.stop()
     async with provider:
         outcome = await tax.inquire(VERIFY, PAYLOAD, purpose=PURPOSE, timeout=30)
-        dead = await _read_all(settings, f"{settings.topic_prefix}.dlq", expect=1)
+        dead = await _read_all(bus, f"{bus.topic_prefix}.dlq", expect=1)
     assert outcome.kind is OutcomeKind.ANSWERED
     assert outcome.status == "NOT_FOUND"
     assert [(r.key, r.value) for r in dead] == [(b"k-1", b"not an inquiry")]
@@ -206,11 +193,11 @@ async def test_undecodable_record_is_dead_lettered_and_the_next_is_answered(
 
 
 async def test_deferred_inquiry_is_answered_manually(
-    settings: ExchangeSettings, tax: ExchangeClient
+    bus: ExchangeSettings, tax: ExchangeClient
 ) -> None:
     """A deferred inquiry waits on the desk until a person answers it; outcome is MANUAL."""
     registry = CollectorRegistry()
-    provider = Provider(agency="NOCR", settings=settings, registry=registry)
+    provider = Provider(agency="NOCR", settings=bus, registry=registry)
 
     @provider.handles(VERIFY)
     async def verify(inquiry: Inquiry) -> Answer:
@@ -218,16 +205,22 @@ async def test_deferred_inquiry_is_answered_manually(
 
     async with provider:
         asking = asyncio.create_task(
-            tax.inquire(VERIFY, PAYLOAD, purpose=PURPOSE, timeout=60, case_reference="desk-1")
+            tax.inquire(
+                VERIFY,
+                PAYLOAD,
+                purpose=PURPOSE,
+                case_reference="desk-1",
+                deadline=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=25),  # a clerk is slow
+            )
         )
-        waiting = await _wait_for_desk(settings)
+        waiting = await _wait_for_desk(bus)
         assert [i.case_reference for i in waiting] == ["desk-1"]
         assert waiting[0].payload["first_name"] == "Sara"
-        answered = await answer_manually(settings, "NOCR", waiting[0].id, "FOUND", VERDICT)
+        answered = await answer_manually(bus, "NOCR", waiting[0].id, "FOUND", VERDICT)
         outcome = await asking
         assert await provider.deferred() == []
         with pytest.raises(InquiryError, match="not waiting"):
-            await answer_manually(settings, "NOCR", waiting[0].id, "NOT_FOUND")
+            await answer_manually(bus, "NOCR", waiting[0].id, "NOT_FOUND")
     assert answered.id == outcome.inquiry_id
     assert outcome.kind is OutcomeKind.ANSWERED
     assert outcome.answered_by == "MANUAL"
