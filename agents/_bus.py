@@ -30,7 +30,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import structlog
 
@@ -42,7 +42,8 @@ from exchange._catalog_model import Catalog
 from exchange._codec import Codec
 from exchange._correlation import DEFAULT_RETENTION_MS, Correlator
 from exchange._dlq import dead_letter_record
-from exchange._errors import CodecError, ExchangeError
+from exchange._envelope_fields import inquiry_from_fields
+from exchange._errors import CodecError, ExchangeError, PayloadTooLargeError
 from exchange._events import (
     AuditEvent,
     Effect,
@@ -54,6 +55,7 @@ from exchange._events import (
     StateChange,
 )
 from exchange._metrics import WorkerMetrics
+from exchange._models import RejectReason
 from exchange._routing import Router
 from exchange._state import InquiryState
 from exchange._topology import TopicKind, Topics
@@ -128,12 +130,9 @@ class BusProcessor:
         now_ms = int(self._clock() * 1000)
         out: list[OutputRecord] = []
         for record in records:
-            try:
-                event = self._event(record, now_ms)
-            except CodecError as exc:
-                out.append(self._dead_letter(record, exc))
-                continue
-            self._emit(_correlate(correlator, event), record, state.partition, out)
+            event = self._event_or_dead_letter(record, now_ms, out)
+            if event is not None:
+                self._emit(_correlate(correlator, event), record, state.partition, out)
         self._publish_pending()
         return out
 
@@ -158,6 +157,18 @@ class BusProcessor:
             correlator.resync()
         return correlator
 
+    def _event_or_dead_letter(
+        self, record: InputRecord, now_ms: int, out: list[OutputRecord]
+    ) -> _Event | None:
+        """The record's event; None when it went to the dead-letter topic instead."""
+        try:
+            return self._event(record, now_ms)
+        except CodecError as exc:
+            out.append(self._dead_letter(record, exc))
+            if isinstance(exc, PayloadTooLargeError):
+                return self._oversized(record, exc, now_ms)
+            return None
+
     def _event(self, record: InputRecord, now_ms: int) -> _Event:
         """What the record says, decided by the router; a :class:`CodecError` if unusable."""
         name, fields = self._io.read(record.value)
@@ -175,6 +186,21 @@ class BusProcessor:
             if topic not in self._existing:  # dead-lettered: replayable once the topic exists
                 raise _MissingTopicError(f"{topic} does not exist; run `exchange topics apply`")
         return _with_reply_to(event, record.headers)
+
+    def _oversized(
+        self, record: InputRecord, exc: CodecError, now_ms: int
+    ) -> RequestRejected | None:
+        """A request over the size limit, refused so its writer is not left waiting."""
+        try:
+            name, fields = self._io.read(record.value, limit=False)
+            if name != INQUIRY_REQUEST:
+                return None
+            inquiry = inquiry_from_fields(fields, now_ms)
+            source = self._source(record.topic)
+        except (CodecError, KeyError, TypeError, ValueError):
+            return None  # dead-lettered already; nobody to tell
+        rejected = RequestRejected(inquiry, source, RejectReason.PAYLOAD_TOO_LARGE, exc.message)
+        return _with_reply_to(rejected, record.headers)
 
     def _source(self, topic: str) -> str:
         """The agency whose ``out`` topic this is (the only one Kafka lets write there)."""
@@ -292,6 +318,7 @@ class _MissingTopicError(CodecError):
 
 
 _Event = RequestAccepted | RequestRejected | ResponseArrived
+_R = TypeVar("_R", bound=RequestAccepted | RequestRejected)
 
 
 def _correlate(correlator: Correlator, event: _Event) -> list[Effect]:
@@ -304,9 +331,7 @@ def _correlate(correlator: Correlator, event: _Event) -> list[Effect]:
     )
 
 
-def _with_reply_to(
-    event: RequestAccepted | RequestRejected, headers: Sequence[tuple[str, bytes]]
-) -> RequestAccepted | RequestRejected:
+def _with_reply_to(event: _R, headers: Sequence[tuple[str, bytes]]) -> _R:
     """The request with the ``exchange-reply-to`` header it came with, copied onto its outcome."""
     raw = None
     for name, value in headers:

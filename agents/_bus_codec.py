@@ -87,11 +87,15 @@ class EnvelopeIO:
 
     # --- reading ------------------------------------------------------------------------------
 
-    def read(self, value: bytes | None) -> tuple[str, dict[str, Any]]:
-        """``(schema name, fields)`` of a request or response; a :class:`CodecError` else."""
+    def read(self, value: bytes | None, *, limit: bool = True) -> tuple[str, dict[str, Any]]:
+        """``(schema name, fields)`` of a request or response; a :class:`CodecError` else.
+
+        ``limit=False`` reads a record over the size limit too (the broker's own limit still
+        bounds it), to tell the writer of an oversized request why it was refused.
+        """
         if value is None:
             raise FramingError("record has no value (a tombstone)")
-        if len(value) > self.max_record_bytes:
+        if limit and len(value) > self.max_record_bytes:
             raise PayloadTooLargeError(
                 f"record is {len(value)} bytes, over the limit of {self.max_record_bytes}"
             )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import os
 import signal
@@ -24,16 +25,28 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from exchange import ExchangeSettings
 from exchange._catalog import load_catalog
+from exchange._codec import Codec, SchemaStore
+from exchange._envelopes import ServiceCache, with_defaults
 from exchange._kafka import client_options, resolve_bootstrap
 from exchange._topology import TopicKind, TopologyConfig, desired_topics
+from exchange._wire import (
+    AUDIT_RECORD,
+    INQUIRY_OUTCOME,
+    INQUIRY_REQUEST,
+    INQUIRY_RESPONSE,
+    RecordType,
+    inquiry_headers,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "catalog" / "demo"
@@ -174,6 +187,14 @@ class WorkerProcess:
         self.popen.kill()
         self.popen.wait(10)
 
+    def close(self) -> None:
+        """Kill the worker if it still runs; release its pipe once everything was read."""
+        if self.popen.poll() is None:
+            self.kill()
+        self._reader.join(10)
+        if self.popen.stderr is not None:
+            self.popen.stderr.close()
+
 
 def worker_command(*args: str) -> list[str]:
     """The command line of ``exchange worker`` with this interpreter."""
@@ -213,5 +234,227 @@ def running_worker(
             worker.wait_assigned(owns)
         yield worker
     finally:
-        if popen.poll() is None:
-            worker.kill()
+        worker.close()
+
+
+# --- raw records: what a client in another language would write ---------------------------------
+
+VERIFY = "nocr.person.verify.v1"
+STANDING = "companies.company.standing.v1"
+PERSON = {
+    "national_id": "0012345678",
+    "birth_date": dt.date(1990, 3, 21),
+    "first_name": "Sara",
+    "last_name": "Ahmadi",
+}
+VERDICT = {
+    "national_id": "0012345678",
+    "national_id_status": "VALID",
+    "birth_date_match": True,
+    "first_name_match": "EXACT",
+    "last_name_match": "SIMILAR",
+    "alive": True,
+    "verified_at": dt.datetime(2026, 1, 2, tzinfo=dt.UTC),
+}
+COMPANY = {"national_company_id": "10101234567", "as_of": None}
+#: The demo payload of each service used by the tests.
+PAYLOADS: dict[str, dict[str, Any]] = {VERIFY: PERSON, STANDING: COMPANY}
+
+
+class Raw(NamedTuple):
+    """One record to write: the inquiry it belongs to, key, value and headers."""
+
+    inquiry_id: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+class Records:
+    """Builds requests and responses as plain envelope dicts, encoded with the real codec."""
+
+    def __init__(self, settings: ExchangeSettings) -> None:
+        self.catalog = load_catalog(settings.catalog_path, settings.schemas_path)
+        # No size limit here: the tests write oversized records on purpose.
+        self.codec = Codec(
+            SchemaStore.from_directory(settings.schemas_path), max_record_bytes=2**30
+        )
+        self.services = ServiceCache(self.catalog, self.codec)
+
+    def request(
+        self,
+        service: str = VERIFY,
+        *,
+        requester: tuple[str, str | None] = ("TAX", "registration"),
+        purpose: str = "tax-registration",
+        deadline: float = 10.0,
+        payload: bytes | None = None,
+        inquiry_id: str | None = None,
+        key: bytes | None = None,
+        reply_to: str = "tap",
+        **changes: Any,
+    ) -> Raw:
+        """A request for ``service`` (its demo payload), ``deadline`` seconds from now."""
+        inquiry_id = inquiry_id or str(uuid.uuid4())
+        code, _, version = service.rpartition(".v")
+        found = self.catalog.service(service)
+        provider = (found.provider, found.provider_subsystem) if found else ("NOCR", None)
+        if payload is None:
+            schemas = self.services.get(service)
+            fields = with_defaults(schemas.request_defaults, PAYLOADS[service])
+            payload = self.codec.encode(schemas.request, fields)
+        now = int(time.time() * 1000)
+        envelope = {
+            "inquiry_id": inquiry_id,
+            "requester": {"agency": requester[0], "subsystem": requester[1]},
+            "provider": {"agency": provider[0], "subsystem": provider[1]},
+            "service_code": code,
+            "service_version": int(version),
+            "purpose": purpose,
+            "case_reference": "case-1",
+            "end_user_id": None,
+            "subject": {"kind": "PERSON", "id": "0012345678"},
+            "created_at": now,
+            "deadline": now + int(deadline * 1000),
+            "trace_parent": None,
+            "reply_to": reply_to,
+            "payload": payload,
+            **changes,
+        }
+        value = self.codec.encode(INQUIRY_REQUEST, envelope)
+        headers = inquiry_headers(RecordType.REQUEST, inquiry_id, reply_to=reply_to)
+        return Raw(inquiry_id, key or inquiry_id.encode(), value, headers)
+
+    def response(
+        self,
+        inquiry_id: str,
+        service: str = VERIFY,
+        *,
+        responder: str | None = None,
+        status: str = "FOUND",
+        payload: dict[str, Any] | None = None,
+    ) -> Raw:
+        """The provider's response (``responder`` overrides the envelope's claim)."""
+        schemas = self.services.get(service)
+        found = schemas.service
+        body = None
+        if status == "FOUND":
+            fields = with_defaults(schemas.response_defaults, payload or _RESPONSES[service])
+            body = self.codec.encode(schemas.response, fields)
+        envelope = {
+            "inquiry_id": inquiry_id,
+            "responder": {"agency": responder or found.provider, "subsystem": None},
+            "service_code": found.code,
+            "service_version": found.version,
+            "status": status,
+            "error": None
+            if status != "ERROR"
+            else {"code": "DOWN", "message": "register down", "retriable": True},
+            "answered_by": "AUTOMATIC",
+            "responded_at": int(time.time() * 1000),
+            "payload": body,
+            "trace_parent": None,
+        }
+        value = self.codec.encode(INQUIRY_RESPONSE, envelope)
+        headers = inquiry_headers(RecordType.RESPONSE, inquiry_id)
+        return Raw(inquiry_id, inquiry_id.encode(), value, headers)
+
+    def outcome(self, value: bytes) -> dict[str, Any]:
+        """A decoded ``InquiryOutcome``."""
+        return self.codec.decode(value, reader=INQUIRY_OUTCOME)
+
+    def audit(self, value: bytes) -> dict[str, Any]:
+        """A decoded ``AuditRecord``."""
+        return self.codec.decode(value, reader=AUDIT_RECORD)
+
+
+#: The canned FOUND answer of each service that has one (others answer NOT_FOUND).
+_RESPONSES: dict[str, dict[str, Any]] = {VERIFY: VERDICT}
+
+
+class BusTap:
+    """Writes raw records to the bus and reads its output topics at ``read_committed``.
+
+    Every partition of the given topics is read from the beginning in the background; tests
+    pick records out by key (every inquiry record is keyed by its inquiry id).
+    """
+
+    def __init__(self, settings: ExchangeSettings, topics: Sequence[str]) -> None:
+        self._settings = settings
+        self._topics = list(topics)
+        self.records: dict[str, list[Any]] = {topic: [] for topic in topics}
+        self._arrived = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> BusTap:
+        options = {"bootstrap_servers": resolve_bootstrap(self._settings)}
+        options.update(client_options(self._settings))
+        self._producer = AIOKafkaProducer(**options, acks="all", enable_idempotence=True)
+        self._consumer = AIOKafkaConsumer(
+            **options,
+            group_id=None,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            fetch_max_wait_ms=50,
+        )
+        await self._producer.start()
+        await self._consumer.start()
+        assigned = [
+            TopicPartition(topic, p)
+            for topic in self._topics
+            for p in sorted(await self._producer.partitions_for(topic))
+        ]
+        self._consumer.assign(assigned)
+        await self._consumer.seek_to_beginning(*assigned)
+        self._task = asyncio.create_task(self._read())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        await self._consumer.stop()
+        await self._producer.stop()
+
+    async def _read(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=200)
+            for tp, batch in batches.items():
+                self.records[tp.topic].extend(batch)
+            if batches:
+                self._arrived.set()
+
+    async def send(self, topic: str, *raws: Raw) -> None:
+        """Write ``raws`` to ``topic`` and wait until Kafka has them."""
+        sent = [
+            await self._producer.send(topic, raw.value, key=raw.key, headers=raw.headers)
+            for raw in raws
+        ]
+        await asyncio.gather(*sent)
+
+    async def send_bytes(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        """Write arbitrary bytes (a malformed record) to ``topic``."""
+        await (await self._producer.send(topic, value, key=key))
+
+    def of(self, topic: str, key: str | bytes) -> list[Any]:
+        """The records of ``topic`` read so far with this key."""
+        wanted = key.encode() if isinstance(key, str) else key
+        return [record for record in self.records[topic] if record.key == wanted]
+
+    async def wait(
+        self, topic: str, key: str | bytes, *, count: int = 1, within: float = 20.0
+    ) -> list[Any]:
+        """At least ``count`` records with this key on ``topic``; AssertionError on timeout."""
+        try:
+            async with asyncio.timeout(within):
+                while len(found := self.of(topic, key)) < count:
+                    self._arrived.clear()
+                    await self._arrived.wait()
+        except TimeoutError:
+            raise AssertionError(f"{count} record(s) keyed {key!r} never reached {topic}") from None
+        return found
+
+    async def quiet(self, seconds: float = 1.0) -> None:
+        """Let ``seconds`` pass, so a record that should not come has had time to."""
+        await asyncio.sleep(seconds)
