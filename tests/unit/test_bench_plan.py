@@ -75,3 +75,14 @@ def test_default_scenarios_are_the_available_ones() -> None:
     assert names[:2] == ("direct", "relay")
     assert set(names) == {n for n in SCENARIOS if is_available(n)}
     assert _scenario_names(["relay"]) == ("relay",)
+
+
+def test_public_surface_is_exactly_all() -> None:
+    """exchange.bench exports what a new scenario needs, and every name resolves."""
+    import exchange.bench
+
+    assert sorted(exchange.bench.__all__) == exchange.bench.__all__
+    assert all(hasattr(exchange.bench, name) for name in exchange.bench.__all__)
+    assert {"Scenario", "ScenarioEnv", "ProcessSpec", "Requester", "python_process"} <= set(
+        exchange.bench.__all__
+    )
