@@ -219,7 +219,7 @@ class RequestEncoder:
             with_defaults(schemas.request_defaults, spec.payload),
             spec.service,
         )
-        inquiry_id = uuid.uuid4()
+        inquiry_id = spec.inquiry_id or uuid.uuid4()
         key_text = str(inquiry_id)
         now_ms = int(time.time() * 1000)
         deadline_ms = (

@@ -17,6 +17,10 @@ errors by what the caller does about them::
     │   ├── SchemaMismatchError        the body does not match its schema
     │   └── PayloadTooLargeError       over the configured size limit
     ├── RegistryError                  the schema registry cannot be reached or refused a call
+    ├── ConnectorError                 a connector's call to its legacy system failed
+    │   ├── RetriableError             down, timed out, overloaded: retried with backoff; trips
+    │   │                              the circuit breaker
+    │   └── PermanentError             refused the call (a 4xx, a SOAP fault): answered as ERROR
     ├── InquiryError                   an inquiry cannot be made or answered as asked
     │   ├── InquiryTimeoutError        no outcome arrived in the time the caller allowed
     │   ├── InquiryRejectedError       refused, by the client before sending or by the bus
@@ -132,6 +136,40 @@ class RegistryError(ExchangeError):
     ) -> None:
         super().__init__(message, retriable=retriable)
         self.status = status
+
+
+class ConnectorError(ExchangeError):
+    """A connector's call to its legacy system failed; ``code`` is the machine-readable why.
+
+    The connector SDK turns it into the inquiry's ``ERROR`` answer (``code`` becomes the
+    error code the requester sees) once retries, if any, are spent.
+    """
+
+    def __init__(self, message: str, *, code: str, retriable: bool | None = None) -> None:
+        super().__init__(message, retriable=retriable)
+        self.code = code
+
+
+class RetriableError(ConnectorError):
+    """The legacy system is down, timed out or overloaded: trying again later can help.
+
+    The SDK retries with exponential backoff and jitter, and enough of them in a row open
+    the circuit breaker (intake pauses until the system answers again).
+    """
+
+    retriable = True
+
+    def __init__(self, message: str, *, code: str = "LEGACY_UNAVAILABLE") -> None:
+        super().__init__(message, code=code)
+
+
+class PermanentError(ConnectorError):
+    """The legacy system refused this call (a 4xx, a SOAP fault): retrying cannot help.
+
+    Answered at once as ``ERROR`` with ``code``; the circuit stays closed (the system is up).
+    """
+
+    retriable = False
 
 
 class InquiryError(ExchangeError):

@@ -29,7 +29,9 @@ class InquirySpec:
     """One inquiry to send: what :meth:`ExchangeClient.inquire` takes as arguments, as a value.
 
     ``service`` is the full versioned code (``nocr.person.verify.v1``); ``deadline`` overrides
-    the service's default deadline on the bus (an aware datetime).
+    the service's default deadline on the bus (an aware datetime). ``inquiry_id`` is the
+    inquiry's id when the caller chooses it (a connector derives it from the legacy event, so
+    sending the same event again is recognised as a duplicate); unset: a fresh uuid4.
     """
 
     service: str
@@ -39,6 +41,7 @@ class InquirySpec:
     end_user_id: str | None = None
     subject: tuple[str, str] | None = None
     deadline: datetime | None = None
+    inquiry_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
