@@ -48,17 +48,26 @@ postgres: ## Install PostgreSQL's server binaries when missing (apt-get, once)
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }
 
+# The real-Prometheus and alert-rule tests need Prometheus and promtool: the Debian package,
+# installed once when either is missing (the tests start their own, on a free loopback port).
+.PHONY: prometheus
+prometheus: ## Install Prometheus and promtool when missing (apt-get, once)
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+	  echo "installing Prometheus (Debian package prometheus)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
 # pytest's exit code goes to $PYTEST_STATUS_FILE when set, so .ci/run can tell "no tests
 # collected" (5) from failing tests; make itself only reports "Error N".
 .PHONY: test
-test: venv jars postgres ## Set everything up and run every test, unit and real-broker
+test: venv jars postgres prometheus ## Set everything up and run every test, unit and real-broker
 	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ -n "$${PYTEST_STATUS_FILE:-}" ]; then echo $$rc > "$$PYTEST_STATUS_FILE"; fi; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests: the test set-up is broken" >&2; fi; \
 	exit $$rc
 
 .PHONY: test-unit
-test-unit: venv ## Run only the tests that need no broker (seconds)
+test-unit: venv prometheus ## Run only the tests that need no broker (seconds)
 	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
 
 .PHONY: demo
