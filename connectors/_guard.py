@@ -1,8 +1,8 @@
 """Every call to the legacy system goes through a :class:`LegacyGuard`: retries and circuit.
 
 - Retries: a :class:`~exchange.RetriableError` is retried with exponential backoff and jitter
-  (tenacity's ``wait_exponential_jitter``) up to ``retry.attempts`` calls made while the
-  circuit was closed; a :class:`~exchange.PermanentError` is raised at once.
+  (tenacity's ``wait_exponential`` plus ``wait_random``) up to ``retry.attempts`` calls made
+  while the circuit was closed; a :class:`~exchange.PermanentError` is raised at once.
 - Circuit (:mod:`connectors._breaker`): while it is open no call is made; callers wait (their
   inquiry's deadline bounds the wait, see the provider's timeout) and :meth:`run_probes` calls
   ``check()`` with growing pauses. ``on_change`` hears every state change: the runtime pauses
@@ -20,7 +20,7 @@ from typing import TypeVar
 
 import structlog
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
-from tenacity.wait import wait_exponential_jitter
+from tenacity.wait import wait_exponential, wait_random
 
 from connectors._breaker import CircuitBreaker, CircuitState
 from connectors._config import CircuitSettings, RetrySettings
@@ -79,11 +79,10 @@ class LegacyGuard:
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(RetriableError),
             stop=spent,
-            wait=wait_exponential_jitter(
-                initial=self._retry.initial_backoff,
-                max=self._retry.max_backoff,
-                jitter=self._retry.jitter,
-            ),
+            wait=wait_exponential(
+                multiplier=self._retry.initial_backoff, max=self._retry.max_backoff
+            )
+            + wait_random(0, self._retry.jitter),
             before_sleep=self._retrying,
             reraise=True,
         )
