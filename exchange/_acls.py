@@ -9,7 +9,9 @@ agency A may write ``<prefix>.out.A`` and only A may read ``<prefix>.in.A`` and
   that provides a service) also gets READ+WRITE+DESCRIBE on its ``desk`` topic, WRITE+DESCRIBE
   on ``<prefix>.dlq`` (the provider SDK dead-letters undecodable inquiries), and READ on its
   consumer groups: ``<prefix>.provider.A`` (the SDK's default) and any group starting with
-  ``<prefix>.provider.A.``. Clients read replies by manual assignment: no group needed. Since
+  ``<prefix>.provider.A.``. Clients read replies by manual assignment: no group needed, except
+  durable readers (requester connectors), which commit offsets in ``<prefix>.requester.A.*``
+  (READ on that group prefix, for every agency). Since
   Kafka 3.0, WRITE on a topic also allows idempotent producing (KIP-679).
 - **workers** (stream workers and evaluation processor): READ on every ``out`` topic, WRITE on
   every ``in`` and ``replies`` topic (prefixed bindings, so a new agency needs no new worker
@@ -129,6 +131,8 @@ def agency_acls(topics: Topics, agency: str, principal: str, *, provider: bool) 
         *_grant(principal, _TOPIC, topics.out(agency), _LIT, _W, _D),
         *_grant(principal, _TOPIC, topics.in_(agency), _LIT, _R, _D),
         *_grant(principal, _TOPIC, topics.replies(agency), _LIT, _R, _D),
+        # Durable reply readers (requester connectors) keep offsets in their own groups.
+        *_grant(principal, _GROUP, topics.requester_group(agency, ""), _PRE, _R),
     ]
     if provider:
         group = topics.provider_group(agency)

@@ -14,6 +14,16 @@ agency runs; a deployment with hundreds would give each instance its own replies
 instead). Nothing is committed, so an outcome that arrives while no instance of its sender
 runs is not delivered to anyone (it stays in ``replies`` and in the audit trail); an inquiry
 whose caller stopped waiting ends locally as ``TIMED_OUT`` with ``Outcome.local`` set.
+
+Durable outcomes (``durable="NAME"``, what requester connectors use). The reply-to is the
+stable ``NAME`` instead of the random instance id, and the reader keeps its offsets in the
+consumer group ``<prefix>.requester.<AGENCY>.<NAME>`` (still assigning every partition
+itself: no rebalance), starting where it committed. An outcome's offset is committed only
+after the caller called :meth:`ExchangeClient.acknowledge` for it (it stored the outcome), so
+outcomes that arrive while the process is down are read after the restart. One outcome that
+nobody waits for (sent by the previous run) is parked until the same inquiry id is sent
+again, which then takes it at once instead of sending: see :mod:`exchange._durable`. Run one
+process per ``NAME``: two would read each other's outcomes.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
@@ -32,6 +43,7 @@ from prometheus_client import CollectorRegistry
 
 from exchange._catalog import Catalog, load_catalog
 from exchange._codec import Codec, SchemaStore
+from exchange._durable import ReplyLedger
 from exchange._envelopes import EncodedInquiry, OutcomeDecoder, RequestEncoder, header_is
 from exchange._errors import BrokerError
 from exchange._kafka import client_options, resolve_bootstrap
@@ -70,10 +82,15 @@ class ExchangeClient:
         subsystem: str | None = None,
         registry: CollectorRegistry | None = None,
         linger: float = 0.002,
+        durable: str | None = None,
+        claim_window: float = 60.0,
     ) -> None:
         self.agency = agency
         self.subsystem = subsystem
         self.instance_id = uuid.uuid4().hex
+        #: The durable reader's name (see the module docstring); None: replies from the end.
+        self.durable = durable
+        self.reply_to = durable or self.instance_id
         self._settings = settings
         if catalog is None:
             catalog = load_catalog(settings.catalog_path, settings.schemas_path)
@@ -81,14 +98,16 @@ class ExchangeClient:
             SchemaStore.from_directory(settings.schemas_path),
             max_record_bytes=settings.max_record_bytes,
         )
-        self._encoder = RequestEncoder(catalog, codec, agency, subsystem, reply_to=self.instance_id)
+        self._encoder = RequestEncoder(catalog, codec, agency, subsystem, reply_to=self.reply_to)
         self._decoder = OutcomeDecoder(catalog, codec)
         self._metrics = ClientMetrics(registry if registry is not None else CollectorRegistry())
         self._linger = linger
         topics = Topics.for_settings(settings)
         self._out_topic = topics.out(agency)
         self._replies_topic = topics.replies(agency)
-        self._reply_to = self.instance_id.encode("ascii")
+        self._group = topics.requester_group(agency, durable) if durable else None
+        self._ledger = ReplyLedger(claim_window) if durable else None
+        self._reply_to = self.reply_to.encode("ascii")
         self._in_flight = InFlight()
         self._producer: Any = None
         self._consumer: Any = None
@@ -103,6 +122,7 @@ class ExchangeClient:
         catalog: Catalog | None = None,
         subsystem: str | None = None,
         registry: CollectorRegistry | None = None,
+        durable: str | None = None,
     ) -> ExchangeClient:
         """A client to use with ``async with``: connects on entry, closes on exit."""
         return cls(
@@ -111,6 +131,7 @@ class ExchangeClient:
             catalog=catalog,
             subsystem=subsystem,
             registry=registry,
+            durable=durable,
         )
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -144,7 +165,7 @@ class ExchangeClient:
         )
         self._consumer = AIOKafkaConsumer(
             **options,
-            group_id=None,
+            group_id=self._group,
             enable_auto_commit=False,
             isolation_level="read_committed",
             fetch_max_wait_ms=100,
@@ -171,9 +192,16 @@ class ExchangeClient:
             )
         assigned = [TopicPartition(self._replies_topic, p) for p in sorted(partitions)]
         self._consumer.assign(assigned)
-        await self._consumer.seek_to_end(*assigned)
         for tp in assigned:
-            await self._consumer.position(tp)
+            committed = await self._consumer.committed(tp) if self._group else None
+            if committed is None:
+                await self._consumer.seek_to_end(tp)
+            else:  # durable: from the first outcome not acknowledged by the previous run
+                self._consumer.seek(tp, committed)
+            position = await self._consumer.position(tp)
+            if self._ledger is not None:
+                self._ledger.start(tp.partition, position)
+        await self._commit()
 
     async def close(self) -> None:
         """Stop reading replies, flush what was sent, and fail every caller still waiting."""
@@ -183,6 +211,7 @@ class ExchangeClient:
                 await self._reader
             self._reader = None
         self._in_flight.fail_all(BrokerError("the client was closed", retriable=False))
+        await self._commit()
         await self._stop_kafka()
 
     async def _stop_kafka(self) -> None:
@@ -255,8 +284,9 @@ class ExchangeClient:
         item = self._encoder.encode(spec)
         self._check_running()
         self._in_flight.expect_streamed(item.inquiry_id, item.service, item.provider, timeout)
-        await self._produce(item)
         self._metrics.in_flight.inc()
+        if not self._claim(item):
+            await self._produce(item)
         return item.inquiry_id
 
     async def outcomes(self) -> AsyncIterator[Outcome]:
@@ -290,10 +320,28 @@ class ExchangeClient:
         if wait is None:
             wait = item.seconds_to_deadline() + SETTLE_GRACE
         future = self._in_flight.expect(item.inquiry_id, item.service, item.provider, wait)
-        await self._produce(item)
         self._metrics.in_flight.inc()
         future.add_done_callback(functools.partial(self._settled, item.key_text))
+        if not self._claim(item):
+            await self._produce(item)
         return future
+
+    def _claim(self, item: EncodedInquiry) -> bool:
+        """Durable: settle from an outcome read before this send (the previous run's); True
+        when there was one, so the inquiry need not go out again."""
+        parked = self._ledger.claim(item.key_text) if self._ledger is not None else None
+        if parked is None:
+            return False
+        self._in_flight.settle(item.key_text, parked)
+        return True
+
+    def acknowledge(self, inquiry_id: uuid.UUID) -> None:
+        """Durable mode: the outcome of ``inquiry_id`` is stored; its offset may be committed.
+
+        Until then a restart reads the outcome again. A no-op without ``durable``.
+        """
+        if self._ledger is not None:
+            self._ledger.acknowledge(str(inquiry_id))
 
     def _settled(self, inquiry_id: str, future: asyncio.Future[Outcome]) -> None:
         self._metrics.in_flight.dec()
@@ -336,9 +384,14 @@ class ExchangeClient:
     async def _read_replies(self) -> None:
         reply_to = self._reply_to
         in_flight = self._in_flight
+        ledger = self._ledger
         try:
             while True:
                 batches = await self._consumer.getmany(timeout_ms=1000, max_records=2000)
+                if ledger is not None:
+                    self._read_durably(batches, ledger)
+                    await self._commit()
+                    continue
                 for records in batches.values():
                     for record in records:
                         if header_is(record.headers, HEADER_REPLY_TO, reply_to):
@@ -351,13 +404,53 @@ class ExchangeClient:
             raise
 
     def _deliver(self, value: bytes, key: bytes | None, in_flight: InFlight) -> None:
+        outcome = self._decode(value, key, in_flight)
+        if outcome is not None:
+            in_flight.settle(str(outcome.inquiry_id), outcome)
+
+    def _decode(self, value: bytes, key: bytes | None, in_flight: InFlight) -> Outcome | None:
         inquiry_id = key.decode("ascii") if key else None
         elapsed = in_flight.elapsed(inquiry_id) if inquiry_id else None
         try:
-            outcome = self._decoder.decode(value, elapsed=elapsed)
+            return self._decoder.decode(value, elapsed=elapsed)
         except Exception:
             # An outcome addressed to us that we cannot read: nothing to hand to a caller;
             # its inquiry ends as a local timeout. The workers wrote it, so this is a bug.
             log.exception("undecodable outcome", agency=self.agency)
+            return None
+
+    def _read_durably(self, batches: dict[Any, list[Any]], ledger: ReplyLedger) -> None:
+        """Hold our outcomes until acknowledged; park those nobody waits for yet."""
+        now = time.monotonic()
+        for tp, records in batches.items():
+            for record in records:
+                if not header_is(record.headers, HEADER_REPLY_TO, self._reply_to):
+                    ledger.seen(tp.partition, record.offset)
+                    continue
+                key = record.key.decode("ascii") if record.key else ""
+                ledger.hold(tp.partition, record.offset, key)
+                outcome = self._decode(record.value, record.key, self._in_flight)
+                if outcome is None:
+                    ledger.acknowledge(key)  # nothing to store: do not stall the commits
+                elif not self._in_flight.settle(key, outcome):
+                    ledger.park(key, outcome, now)  # its caller acknowledges it once stored
+        for key in ledger.expire(now):
+            log.info("unclaimed outcome released", agency=self.agency, inquiry_id=key)
+
+    async def _commit(self) -> None:
+        """Commit what the ledger allows (durable mode only)."""
+        from aiokafka import TopicPartition
+        from aiokafka.errors import KafkaError
+
+        if self._ledger is None or self._consumer is None:
             return
-        in_flight.settle(str(outcome.inquiry_id), outcome)
+        offsets = self._ledger.to_commit()
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(
+                {TopicPartition(self._replies_topic, p): o for p, o in offsets.items()}
+            )
+        except KafkaError as exc:  # the next round tries again; a restart re-reads, no loss
+            self._ledger.commit_failed(offsets)
+            log.warning("reply offsets not committed", durable=self.durable, error=str(exc))

@@ -157,6 +157,10 @@ class Topics:
         """The provider SDK's default consumer group for the agency's ``in`` topic."""
         return f"{self.prefix}.provider.{agency}"
 
+    def requester_group(self, agency: str, name: str) -> str:
+        """The consumer group of a durable reply reader ``name`` of the agency (its offsets)."""
+        return f"{self.prefix}.requester.{agency}.{name}"
+
     def parse(self, topic: str) -> tuple[TopicKind, str | None] | None:
         """``(kind, agency)`` of one of the bus's topic names, or None for any other name."""
         head = f"{self.prefix}."

@@ -42,7 +42,8 @@ def grants(acls: list[AclBinding], principal: str) -> set[tuple[str, str, str, s
 
 
 def test_a_requester_writes_its_out_topic_and_reads_its_in_and_replies() -> None:
-    """An agency that provides nothing gets exactly its three topics, no group, no dlq."""
+    """An agency that provides nothing gets exactly its three topics, its durable reply
+    readers' groups, no dlq."""
     acls = agency_acls(T, "MCLS", "User:MCLS", provider=False)
     assert grants(acls, "User:MCLS") == {
         ("TOPIC", "bus.out.MCLS", "LITERAL", "WRITE"),
@@ -51,6 +52,7 @@ def test_a_requester_writes_its_out_topic_and_reads_its_in_and_replies() -> None
         ("TOPIC", "bus.in.MCLS", "LITERAL", "DESCRIBE"),
         ("TOPIC", "bus.replies.MCLS", "LITERAL", "READ"),
         ("TOPIC", "bus.replies.MCLS", "LITERAL", "DESCRIBE"),
+        ("GROUP", "bus.requester.MCLS.", "PREFIXED", "READ"),
     }
 
 
@@ -80,7 +82,11 @@ def test_no_agency_may_touch_another_agencys_topics(demo: Catalog) -> None:
         own |= {T.dlq, T.provider_group(agency.code)}
         for resource, name, pattern, _op in grants(acls, f"User:{agency.code}"):
             if pattern == "PREFIXED":
-                assert (resource, name) == ("GROUP", f"{T.provider_group(agency.code)}.")
+                assert resource == "GROUP"
+                assert name in {
+                    f"{T.provider_group(agency.code)}.",
+                    T.requester_group(agency.code, ""),
+                }
             else:
                 assert name in own
 
