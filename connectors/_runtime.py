@@ -26,6 +26,10 @@ undecodable records dead-lettered. On top the runtime adds, per legacy call:
 circuit is not open, send each as an inquiry with its stable id (never two in flight with one
 id, at most ``concurrency`` at once), wait for its outcome and ``deliver`` it, retrying a
 failed delivery until it succeeds or the runtime stops (the source polls it again later).
+Outcomes are read durably (``ExchangeClient(durable=<connector name>)``) and acknowledged
+after ``deliver``: one that arrives while the connector is down is read after the restart
+and handed to the resend of its event (see :mod:`exchange._durable`); run one process per
+connector name.
 
 Both serve ``/health`` and ``/metrics`` when ``health.port`` is set.
 """
@@ -84,6 +88,7 @@ class Runtime:
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry()
         self.catalog = catalog or load_catalog(settings.catalog_path, settings.schemas_path)
+        connector.bind(self.catalog)
         self.metrics = ConnectorMetrics(self.registry)
         self._stopping = asyncio.Event()
         self._health = HealthServer(self.registry, self.status, host=self.config.health.host)
@@ -236,6 +241,7 @@ class RequesterRuntime(Runtime):
             settings=settings,
             catalog=self.catalog,
             registry=self.registry,
+            durable=self.name,  # outcomes survive a restart: acknowledged once delivered
         )
         self._in_flight: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._room = asyncio.Event()
@@ -295,6 +301,7 @@ class RequesterRuntime(Runtime):
         except InquiryRejectedError as exc:
             outcome = self._refused(event, exc)
         await self._deliver(event, outcome)
+        self.client.acknowledge(event.inquiry_id)
 
     def _refused(self, event: SourceEvent, exc: InquiryRejectedError) -> Outcome:
         """The client refused to send it (invalid payload, unknown service): REJECTED."""

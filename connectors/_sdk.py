@@ -59,6 +59,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from connectors._config import ConnectorConfig, ProviderConfig, RequesterConfig, ServiceBinding
 from exchange._answer import Answer, Inquiry
+from exchange._catalog_model import Catalog
 from exchange._outcome import InquirySpec, Outcome
 
 __all__ = [
@@ -91,6 +92,10 @@ class Connector(abc.ABC, Generic[CC]):
 
     def __init__(self, config: CC) -> None:
         self.config = config
+
+    def bind(self, catalog: Catalog) -> None:
+        """Called by the runtime before :meth:`start` with the bus's catalog (services and
+        their schemas), for connectors that map by schema (filedrop reads cells by type)."""
 
     async def start(self) -> None:
         """Open clients and pools; must not fail because the legacy system is down."""
