@@ -27,6 +27,7 @@ timers from the table before going on.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -95,6 +96,8 @@ class BusProcessor:
         )
         self._retention_ms = retention_ms
         self._clock = clock
+        # Per-inquiry lines only when asked for: building them costs as much as routing.
+        self._trace = log.is_enabled_for(logging.DEBUG)
         self._correlators: dict[int, Correlator] = {}
         # Per partition: the last key written and the value written (rollback detection).
         self._last_write: dict[int, tuple[str, Any]] = {}
@@ -246,12 +249,13 @@ class BusProcessor:
         out.append(OutputRecord(topic, record.key, record.value, record.headers, partition))
         if self._metrics is not None:
             self._metrics.routed(inquiry.created_at_ms, inquiry.received_at_ms)
-        log.debug(
-            "routed",
-            inquiry_id=inquiry.inquiry_id,
-            agency=inquiry.requester_agency,
-            service=f"{inquiry.service_code}.v{inquiry.service_version}",
-        )
+        if self._trace:
+            log.debug(
+                "routed",
+                inquiry_id=inquiry.inquiry_id,
+                agency=inquiry.requester_agency,
+                service=f"{inquiry.service_code}.v{inquiry.service_version}",
+            )
 
     def _settle(self, settlement: Settlement, partition: int, out: list[OutputRecord]) -> None:
         inquiry = settlement.inquiry
@@ -270,7 +274,8 @@ class BusProcessor:
             log.error("no replies topic, outcome not delivered", topic=topic)
         if self._metrics is not None:
             self._metrics.settled(settlement)
-        _log_settled(settlement)
+        if self._trace or settlement.reject_reason is not None:
+            _log_settled(settlement)
 
     def _audit_record(self, event: AuditEvent, partition: int) -> OutputRecord:
         topic, count = self._audit

@@ -18,6 +18,7 @@ from exchange._state import Phase
 __all__ = ["BusMetrics"]
 
 _SETTLED_BY_RESPONSE = frozenset({Phase.ANSWERED, Phase.FAILED})
+_MAX_CACHED = 10_000
 
 
 class BusMetrics:
@@ -29,6 +30,7 @@ class BusMetrics:
         self._services = frozenset(service.id for service in catalog.services)
         self._component = component
         self._children: dict[tuple[Any, ...], Any] = {}
+        self._service_labels: dict[tuple[str, int], str] = {}
 
     def _child(self, metric: Any, *labels: str) -> Any:
         key = (id(metric), *labels)
@@ -41,8 +43,13 @@ class BusMetrics:
         return code if code in self._agencies else UNKNOWN_LABEL
 
     def _service(self, code: str, version: int) -> str:
-        service = f"{code}.v{version}"
-        return service if service in self._services else UNKNOWN_LABEL
+        label = self._service_labels.get((code, version))
+        if label is None:
+            service = f"{code}.v{version}"
+            label = service if service in self._services else UNKNOWN_LABEL
+            if len(self._service_labels) < _MAX_CACHED:  # codes come from untrusted records
+                self._service_labels[(code, version)] = label
+        return label
 
     def settled(self, s: Settlement) -> None:
         """One terminal outcome: by kind, latency, reject reason, answer mode, hops."""
