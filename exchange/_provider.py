@@ -166,6 +166,8 @@ class Provider:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
         from aiokafka.errors import KafkaError
 
+        self._stopping.clear()
+        self._failure = None
         options = kafka_options(self._settings)
         self._producer = AIOKafkaProducer(
             **options, acks="all", enable_idempotence=True, linger_ms=2

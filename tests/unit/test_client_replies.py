@@ -1,4 +1,4 @@
-"""The client's in-flight table: outcomes reach their caller, timeouts settle locally."""
+"""The client's in-flight table and the SDK's value checks (no broker)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ import uuid
 
 import pytest
 
+from exchange._answer import Answer
+from exchange._desk import manual_answer
 from exchange._errors import (
     BrokerError,
+    InquiryError,
     InquiryFailedError,
     InquiryRejectedError,
     InquiryTimeoutError,
@@ -81,3 +84,13 @@ def test_raise_for_kind_maps_each_kind_to_its_error() -> None:
         _outcome(inquiry_id, OutcomeKind.FAILED).raise_for_kind()
     with pytest.raises(InquiryRejectedError):
         _outcome(inquiry_id, OutcomeKind.REJECTED).raise_for_kind()
+
+
+def test_manual_answers_are_checked_before_anything_is_sent() -> None:
+    """FOUND needs a payload; unknown and DEFERRED statuses are refused; ERROR keeps its code."""
+    assert manual_answer("NOT_FOUND") == Answer.not_found()
+    assert manual_answer("ERROR", error_code="RECORD_SEALED").error_code == "RECORD_SEALED"
+    assert manual_answer("FOUND", {"a": 1}).payload == {"a": 1}
+    for status, payload in (("FOUND", None), ("MAYBE", None), ("DEFERRED", None)):
+        with pytest.raises(InquiryError):
+            manual_answer(status, payload)
