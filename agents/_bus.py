@@ -88,9 +88,9 @@ class BusProcessor:
         self._io = EnvelopeIO(codec)
         self._router = Router(catalog, codec)
         self._topics = topics
-        self._audit = (topics.audit, topic_partitions[topics.audit])
-        self._dlq = (topics.dlq, topic_partitions[topics.dlq])
-        self._existing = frozenset(topic_partitions)
+        self._audit = self._dlq = ("", 1)
+        self._existing: frozenset[str] = frozenset()
+        self.set_topic_partitions(topic_partitions)
         self._metrics = (
             None if metrics is None else BusMetrics(metrics, catalog, component=COMPONENT)
         )
@@ -102,6 +102,14 @@ class BusProcessor:
         # Per partition: the last key written and the value written (rollback detection).
         self._last_write: dict[int, tuple[str, Any]] = {}
         self._sources: dict[str, str | None] = {}
+
+    def set_topic_partitions(self, topic_partitions: Mapping[str, int]) -> None:
+        """The bus's topics that exist, with their partition counts (the worker refreshes
+        them, so topics created after start-up are written to without a restart)."""
+        topics = self._topics
+        self._audit = (topics.audit, topic_partitions[topics.audit])
+        self._dlq = (topics.dlq, topic_partitions[topics.dlq])
+        self._existing = frozenset(topic_partitions)
 
     # --- the Processor protocol ---------------------------------------------------------------
 

@@ -53,6 +53,8 @@ __all__ = ["WorkerOptions", "run_worker", "serve"]
 
 log = structlog.get_logger("exchange.worker")
 
+#: How often the worker looks for topics created since it started, s.
+TOPIC_REFRESH = 10.0
 #: How long the supervisor waits for its processes after forwarding a stop, then kills them.
 STOP_TIMEOUT = 20.0
 
@@ -116,15 +118,17 @@ async def serve(
     if on_engine is not None:
         on_engine(engine)
     monitor = asyncio.create_task(EngineMonitor(engine, EngineMetrics(registry)).run())
+    refresher = asyncio.create_task(_refresh_topics(processor, bootstrap, settings, topics))
     run = asyncio.create_task(engine.run(), name="exchange-engine")
     _install_signals(engine, run, signals)
     log.info("worker started", group=engine.config.application_id, pid=os.getpid())
     try:
         await run
     finally:
-        monitor.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await monitor
+        for task in (monitor, refresher):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         log.info("worker stopped", stats=str(engine.stats))
 
 
@@ -139,7 +143,7 @@ def _engine_config(
         batch_max_records=options.batch_max_records,
         tick_interval=options.tick_interval,
         # New agencies' out topics join within this; a restart is not needed for them.
-        topic_refresh_interval=10.0,
+        topic_refresh_interval=TOPIC_REFRESH,
         client_options=client_options(settings),
     )
 
@@ -182,6 +186,18 @@ async def _topic_partitions(
     if missing:
         raise ConfigError(f"missing topics {', '.join(missing)}; run `exchange topics apply`")
     return counts
+
+
+async def _refresh_topics(
+    processor: BusProcessor, bootstrap: str, settings: ExchangeSettings, topics: Topics
+) -> None:
+    """Tell the processor which topics exist, every :data:`TOPIC_REFRESH` seconds."""
+    while True:
+        await asyncio.sleep(TOPIC_REFRESH)
+        try:
+            processor.set_topic_partitions(await _topic_partitions(bootstrap, settings, topics))
+        except (BrokerError, ConfigError) as exc:  # keep the last known set; try again later
+            log.warning("topic list not refreshed", error=exc.message)
 
 
 def _serve(registry: Any, settings: ExchangeSettings) -> None:

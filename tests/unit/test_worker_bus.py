@@ -216,3 +216,17 @@ def test_envelopes_are_read_without_logical_types(bus: Bus) -> None:
     full = bus.codec.decode(request.value)
     assert fields["created_at"] == int(full["created_at"].timestamp() * 1000)
     assert fields["inquiry_id"] == str(full["inquiry_id"])
+
+
+def test_a_provider_without_an_in_topic_gets_nothing_until_it_appears(bus: Bus) -> None:
+    """No in topic: the request is dead-lettered (replayable); once it exists, it is routed."""
+    topics = {TOPICS.audit: 1, TOPICS.dlq: 1, TOPICS.replies("TAX"): 2}
+    bus.processor.set_topic_partitions(topics)
+    (letter,) = bus.process(bus.request())
+    assert (letter.topic, header_value(letter.headers, "exchange-dlq-reason")) == (
+        TOPICS.dlq,
+        b"no-such-topic",
+    )
+    bus.processor.set_topic_partitions({**topics, TOPICS.in_("NOCR"): 2})
+    (routed,) = bus.process(bus.request())
+    assert routed.topic == TOPICS.in_("NOCR")
