@@ -17,6 +17,7 @@ from exchange.cli import (
     _bench,
     _broker,
     _catalog,
+    _connector,
     _dlq,
     _evaluation,
     _report,
@@ -49,6 +50,7 @@ app.add_typer(_evaluation.app)
 app.add_typer(_report.app)
 app.add_typer(_topics.app)
 app.add_typer(_dlq.app)
+app.add_typer(_connector.app)
 
 
 @app.command()

@@ -1,0 +1,161 @@
+"""``exchange connector``: run, check, list, scaffold and describe connectors.
+
+``run CONFIG.yaml`` runs a connector until SIGTERM/SIGINT (graceful: drain, commit, close).
+``check CONFIG.yaml`` validates the file (one line per problem, with its field path), checks
+the services it binds against the catalog, and calls the connector's ``check()`` once.
+``list`` shows the built-in kinds, ``schema KIND`` prints a kind's config JSON Schema, and
+``new NAME --path DIR`` writes a working connector skeleton (see ``docs/connectors.md``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from exchange._errors import ConfigError, ConnectorConfigError, ExchangeError
+from exchange._settings import ExchangeSettings
+
+app = typer.Typer(
+    name="connector",
+    help="Run, check, list, scaffold and describe connectors to legacy systems.",
+    no_args_is_help=True,
+)
+
+ConfigArgument = typer.Argument(..., help="The connector's YAML config file.", show_default=False)
+NameArgument = typer.Argument(..., help="The connector's name (letters, digits, '_' or '-').")
+PathOption = typer.Option(..., "--path", help="Folder to write the skeleton into.")
+ForceOption = typer.Option(False, "--force", help="Write into a folder that is not empty.")
+
+
+def _settings() -> ExchangeSettings:
+    try:
+        return ExchangeSettings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = "_".join(str(part) for part in first["loc"]).upper()
+        raise ConfigError(f"EXCHANGE_{field}: {first['msg']}") from exc
+
+
+def _load(path: Path) -> Any:
+    """The connector built from ``path``; every config problem printed, then exit 1."""
+    from connectors._config import load_config
+    from connectors._registry import connector_class
+
+    try:
+        config = load_config(path)
+    except ConnectorConfigError as exc:
+        if not exc.problems:
+            raise
+        for problem in exc.problems:
+            typer.echo(f"{path}: {problem}", err=True)
+        typer.echo(f"{path}: {len(exc.problems)} problem(s)", err=True)
+        raise typer.Exit(1) from exc
+    return connector_class(config.kind)(config)
+
+
+@app.command()
+def run(config: Path = ConfigArgument) -> None:
+    """Run the connector CONFIG describes until SIGTERM or SIGINT."""
+    from connectors._runtime import run_connector
+    from exchange._logging import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_format, settings.log_level)
+    connector = _load(config)
+    asyncio.run(run_connector(connector, settings))
+
+
+@app.command()
+def check(config: Path = ConfigArgument) -> None:
+    """Validate CONFIG, its services against the catalog, and reach the legacy system once."""
+    from connectors._config import ProviderConfig
+
+    connector = _load(config)
+    settings = _settings()
+    if isinstance(connector.config, ProviderConfig):
+        _check_services(config, connector.config, settings)
+    try:
+        asyncio.run(_reach(connector))
+    except ExchangeError as exc:
+        typer.echo(
+            f"{config}: {connector.config.name} cannot reach its legacy system: {exc.message}",
+            err=True,
+        )
+        raise typer.Exit(1) from exc
+    typer.echo(
+        f"{config}: ok: {connector.config.name} ({connector.config.kind}) is valid and "
+        "reaches its legacy system"
+    )
+
+
+def _check_services(path: Path, config: Any, settings: ExchangeSettings) -> None:
+    from exchange._catalog import load_catalog
+
+    catalog = load_catalog(settings.catalog_path, settings.schemas_path)
+    problems = []
+    for index, binding in enumerate(config.services):
+        found = catalog.service(binding.service)
+        if found is None:
+            problems.append(f"services[{index}].service: {binding.service} is not in the catalog")
+        elif found.provider != config.agency:
+            problems.append(
+                f"services[{index}].service: {binding.service} is provided by "
+                f"{found.provider}, not {config.agency}"
+            )
+    for problem in problems:
+        typer.echo(f"{path}: {problem}", err=True)
+    if problems:
+        raise typer.Exit(1)
+
+
+async def _reach(connector: Any) -> None:
+    await connector.start()
+    try:
+        await connector.check()
+    finally:
+        await connector.close()
+
+
+@app.command(name="list")
+def list_() -> None:
+    """Show the built-in connector kinds (and installed ones)."""
+    from importlib.metadata import entry_points
+
+    from connectors._registry import BUILTINS, ENTRY_POINT_GROUP
+
+    table = Table("kind", "role", "what it does", box=None, pad_edge=False)
+    for kind, builtin in BUILTINS.items():
+        table.add_row(kind, builtin.role, builtin.summary)
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        table.add_row(entry.name, "installed", entry.value)
+    Console(soft_wrap=True).print(table)
+
+
+@app.command()
+def schema(kind: str = typer.Argument(..., help="A connector kind (see `list`).")) -> None:
+    """Print the JSON Schema of KIND's config."""
+    from connectors._registry import config_class
+
+    typer.echo(json.dumps(config_class(kind).model_json_schema(), indent=2))
+
+
+@app.command()
+def new(
+    name: str = NameArgument,
+    path: Path = PathOption,
+    force: bool = ForceOption,
+) -> None:
+    """Write a working connector skeleton (config, mapping, README, tests) into PATH."""
+    from connectors._scaffold import scaffold
+
+    written = scaffold(name, path, force=force, settings=_settings())
+    for file in written:
+        typer.echo(f"wrote {file}")
+    typer.echo(f"next: cd {path} && python -m pytest  (see {path / 'README.md'})")
