@@ -150,6 +150,14 @@ class PostgresServer:
             proc.send_signal(signal.SIGQUIT)  # immediate shutdown
             proc.wait(10)
 
+    def kill(self) -> None:
+        """Immediate shutdown (SIGQUIT: no checkpoint, clients cut off, as in a crash); the
+        next :meth:`start` recovers from the WAL. The conformance kit's "legacy down"."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGQUIT)
+            proc.wait(30)
+
     @property
     def running(self) -> bool:
         """True while the postmaster runs."""
