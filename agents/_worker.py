@@ -17,7 +17,6 @@ mode into a folder under the state dir, and this process serves the sum on ``/me
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import multiprocessing
 import os
 import shutil
@@ -127,8 +126,8 @@ async def serve(
     finally:
         for task in (monitor, refresher):
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Their failures only cost figures or a topic refresh; never hide the engine's own.
+        await asyncio.gather(monitor, refresher, return_exceptions=True)
         log.info("worker stopped", stats=str(engine.stats))
 
 

@@ -51,9 +51,9 @@ class EngineMonitor:
         options = {"bootstrap_servers": cfg.bootstrap_servers, **cfg.client_options}
         ends = AIOKafkaConsumer(**options, isolation_level="read_committed")
         admin = AIOKafkaAdminClient(**options)
-        await ends.start()
-        await admin.start()
         try:
+            await ends.start()
+            await admin.start()
             rounds = 0
             while True:
                 await asyncio.sleep(self._interval)
@@ -61,6 +61,8 @@ class EngineMonitor:
                 rounds += 1
                 if rounds % self._lag_every == 0:
                     await self._sample_lag(ends, admin)
+        except KafkaError as exc:  # figures lost, the worker goes on
+            log.warning("engine figures unavailable", error=repr(exc))
         finally:
             with contextlib.suppress(Exception):
                 await admin.close()
