@@ -165,7 +165,9 @@ class LegacyGuard:
     def _moved(self, state: CircuitState) -> None:
         if state is not self._reported:
             self._reported = state
-            log.warning("circuit " + state.name.lower().replace("_", "-"), connector=self.name)
+            event = "circuit " + state.name.lower().replace("_", "-")
+            level = log.warning if state is CircuitState.OPEN else log.info
+            level(event, connector=self.name)
             self._metrics.circuit.labels(self.name).set(state)
             self._metrics.up.labels(self.name).set(0 if state is CircuitState.OPEN else 1)
             self._on_change(state)

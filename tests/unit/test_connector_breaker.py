@@ -135,3 +135,35 @@ async def test_a_down_system_opens_the_circuit_and_calls_wait_for_recovery() -> 
     assert results == ["answered"] * 4
     assert moves[0] is CircuitState.OPEN
     assert moves[-2:] == [CircuitState.HALF_OPEN, CircuitState.CLOSED]
+
+
+async def test_health_endpoint_says_503_while_open_and_serves_metrics() -> None:
+    """/health follows the status callback; /metrics is the registry's text; others 404."""
+    from connectors._health import HealthServer
+
+    registry = CollectorRegistry()
+    ConnectorMetrics(registry).up.labels("t").set(1)
+    status = {"healthy": True, "circuit": "closed"}
+    server = HealthServer(registry, lambda: status, host="127.0.0.1")
+    port = await server.start(0)
+
+    async def get(path: str) -> tuple[int, bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        data = await reader.read()
+        writer.close()
+        await writer.wait_closed()
+        head, _, body = data.partition(b"\r\n\r\n")
+        return int(head.split()[1]), body
+
+    try:
+        assert (await get("/health"))[0] == 200
+        status.update(healthy=False, circuit="open")
+        code, body = await get("/health")
+        assert code == 503
+        assert b'"circuit": "open"' in body
+        code, body = await get("/metrics")
+        assert b'exchange_connector_up{connector="t"} 1.0' in body
+        assert (await get("/nope"))[0] == 404
+    finally:
+        await server.close()
