@@ -117,6 +117,8 @@ def scenario(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
     settings = bus_settings(base)
     _run(create_bus_topics(settings, ["TAX", "NOCR"]))
     provider_registry = CollectorRegistry()
+    # As a provider process serves it. serve_metrics has no stop: its daemon thread outlives
+    # the module, still serving this registry, which nothing else uses.
     provider_port = serve_metrics(provider_registry, host="127.0.0.1", port=0)
     # DEBUG: the worker then logs every routed and settled inquiry, which the log test reads.
     env = {"EXCHANGE_LOG_LEVEL": "DEBUG"}
