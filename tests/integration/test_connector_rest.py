@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from aiokafka import AIOKafkaConsumer
 
 from connectors._config import parse_config
 from connectors.rest import RestConfig, RestConnector
@@ -19,7 +22,9 @@ from connectors.testkit import (
     check_outage,
     free_port,
 )
-from exchange import ExchangeSettings
+from exchange import ExchangeSettings, OutcomeKind
+from exchange._topology import Topics
+from exchange._wire import HEADER_DLQ_REASON, header_value
 
 pytestmark = pytest.mark.integration
 
@@ -101,3 +106,46 @@ async def test_rest_connector_conformance(
         answers = await check_answers(harness)
         outage = await check_outage(harness)
     print({**answers, **outage})
+
+
+async def test_a_mapping_bug_dead_letters_the_original_request(
+    bus: ExchangeSettings, legacy: LegacyProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A response template that cannot render: FAILED / HANDLER_ERROR, and the request's
+    original bytes in the DLQ with the reason ``handler-error``."""
+    case = _case(legacy, monkeypatch)
+    config = case.connector.config
+    broken = config.services[0].model_copy(update={"response": {"street": "$reslt.street"}})
+    case = dataclasses.replace(
+        case,
+        connector=RestConnector(config.model_copy(update={"services": (broken,)})),
+    )
+    async with ConnectorHarness(case, bus) as harness:
+        outcome = await harness.ask(case.found)
+        assert outcome.kind is OutcomeKind.FAILED
+        assert outcome.error_code == "HANDLER_ERROR"
+        key = str(outcome.inquiry_id).encode()
+        topics = Topics.for_settings(bus)
+        [original] = await _records(bus, topics.in_("POST"), key)
+        [letter] = await _records(bus, topics.dlq, key)
+    assert letter.value == original.value
+    assert header_value(letter.headers, HEADER_DLQ_REASON) == b"handler-error"
+
+
+async def _records(settings: ExchangeSettings, topic: str, key: bytes) -> list[Any]:
+    """Every committed record of ``topic`` with ``key``."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    found: list[Any] = []
+    try:
+        while batches := await consumer.getmany(timeout_ms=1500):
+            found += [r for records in batches.values() for r in records if r.key == key]
+    finally:
+        await consumer.stop()
+    return found
