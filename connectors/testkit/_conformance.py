@@ -97,8 +97,12 @@ class ConnectorHarness:
         await create_topics(self.settings, agencies)
         self._worker = running_worker(self.settings)
         self._worker.__enter__()
+        try:
+            await self.client.start()
+        except BaseException:
+            self._worker.__exit__(None, None, None)
+            raise
         self._tasks.append(asyncio.create_task(self.runtime.run(), name="connector"))
-        await self.client.start()
         self._tasks.append(asyncio.create_task(self._collect(), name="outcomes"))
         return self
 
