@@ -36,7 +36,7 @@ __all__ = ["DONE", "NEW", "SENT", "Tables", "notify_ddl", "outbox_ddl", "upsert"
 
 NEW, SENT, DONE = "NEW", "SENT", "DONE"
 _ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER keys only
-_JSON = JSON().with_variant(JSONB(), "postgresql")
+_JSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 _TIME = DateTime(timezone=True)
 
 
