@@ -14,14 +14,19 @@ from rich.markup import escape
 
 from exchange._errors import ExchangeError
 from exchange.cli import (
+    _answer,
     _bench,
     _broker,
     _catalog,
     _connector,
+    _demo,
     _dlq,
     _evaluation,
+    _inquire,
+    _provide,
     _report,
     _schemas,
+    _tail,
     _topics,
     _worker,
 )
@@ -51,6 +56,11 @@ app.add_typer(_report.app)
 app.add_typer(_topics.app)
 app.add_typer(_dlq.app)
 app.add_typer(_connector.app)
+app.command(name="inquire")(_inquire.inquire)
+app.command(name="provide")(_provide.provide)
+app.add_typer(_tail.app)
+app.add_typer(_answer.app)
+app.command(name="demo")(_demo.demo)
 
 
 @app.command()

@@ -1,0 +1,66 @@
+"""Read whole topics without a consumer group: every partition, from the end or the start.
+
+What ``exchange tail`` and the demo's observer do: assign every partition of some topics to a
+``read_committed`` consumer (no group, so nothing is committed and no other reader is
+disturbed), position it at the end (or the beginning), and wait until the positions are
+resolved, so that nothing written afterwards can be missed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from exchange._desk import kafka_options
+from exchange._errors import BrokerError
+from exchange._settings import ExchangeSettings
+
+__all__ = ["assign_all", "group_free_consumer"]
+
+
+def group_free_consumer(settings: ExchangeSettings, **options: Any) -> Any:
+    """An unstarted ``read_committed`` consumer in no group, committing nothing."""
+    from aiokafka import AIOKafkaConsumer
+
+    return AIOKafkaConsumer(
+        **kafka_options(settings),
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        **options,
+    )
+
+
+async def assign_all(
+    settings: ExchangeSettings, consumer: Any, topics: Sequence[str], *, from_beginning: bool
+) -> list[Any]:
+    """Assign every partition of ``topics`` to the started ``consumer`` and position it.
+
+    :class:`BrokerError` if a topic does not exist.
+    """
+    from aiokafka import TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(**kafka_options(settings))
+    try:
+        await admin.start()
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    found = {t["topic"]: t for t in described if t["error_code"] == 0 and t["partitions"]}
+    missing = [topic for topic in topics if topic not in found]
+    if missing:
+        raise BrokerError(f"topic {', '.join(missing)} does not exist", retriable=False)
+    assigned = [
+        TopicPartition(topic, p["partition"])
+        for topic in topics
+        for p in sorted(found[topic]["partitions"], key=lambda p: p["partition"])
+    ]
+    consumer.assign(assigned)
+    if from_beginning:
+        await consumer.seek_to_beginning(*assigned)
+    else:
+        await consumer.seek_to_end(*assigned)
+    for tp in assigned:
+        await consumer.position(tp)
+    return assigned
