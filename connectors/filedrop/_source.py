@@ -184,12 +184,13 @@ class FiledropSource(RequesterSource[FiledropConfig]):
     def _read_rows(self, batch: _Batch, content: bytes) -> None:
         raw = parse_batch(content, "csv" if batch.fmt == "csv" else "xml")
         batch.problems.extend(raw.problems)
+        batch.rows = sum(1 for p in raw.problems if p.line > 1)  # bad rows count as rows
         reader = self._readers[batch.rule.pattern]
         if batch.fmt == "csv" and raw.columns:
             header = reader.header_problems(raw.columns)
             if header:
                 batch.problems.extend(header)
-                batch.rows = len(raw.rows)
+                batch.rows += len(raw.rows)
                 return
         for row in raw.rows:
             batch.rows += 1
