@@ -15,13 +15,15 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from exchange._answer import Inquiry
 from exchange._catalog import load_catalog
+from exchange._catalog_model import Catalog
 from exchange._codec import Codec, SchemaStore
 from exchange._desk import answer_manually, list_deferred
 from exchange._envelopes import ServiceCache
+from exchange._settings import ExchangeSettings
 from exchange.cli._common import load_settings
 from exchange.cli._payload import from_json, read_json_argument, to_json
 
@@ -48,22 +50,18 @@ def list_desk(
     if not waiting:
         typer.echo(f"nothing waits on the {agency} desk")
         return
-    table = Table()
-    for column in ("inquiry", "service", "asked by", "purpose", "case", "due in", "request"):
-        table.add_column(column)
+    console = Console(highlight=False, soft_wrap=True)
     now = dt.datetime.now(dt.UTC)
     for inquiry in waiting:
         due = (inquiry.deadline - now).total_seconds()
-        table.add_row(
-            str(inquiry.id),
-            inquiry.service,
-            _who(inquiry),
-            inquiry.purpose,
-            inquiry.case_reference or "",
-            f"{due:.0f} s" if due > 0 else "overdue",
-            json.dumps(to_json(inquiry.payload), ensure_ascii=False),
+        console.print(
+            f"[bold]{inquiry.id}[/]  {inquiry.service}  "
+            + (f"due in {due:.0f} s" if due > 0 else "[red]overdue[/]")
         )
-    Console(soft_wrap=True).print(table)
+        case = f", case {inquiry.case_reference}" if inquiry.case_reference else ""
+        console.print(f"  asked by {_who(inquiry)} for {inquiry.purpose}{case}")
+        request = json.dumps(to_json(inquiry.payload), ensure_ascii=False)
+        console.print(f"  request: {escape(request)}")
 
 
 @app.command()
@@ -102,7 +100,9 @@ def answer(  # a command with many options: the CLI is where they belong
     typer.echo(f"answered {answered.id} ({answered.service}, asked by {_who(answered)})")
 
 
-def _response(settings: Any, catalog: Any, service: str, raw: dict[str, Any]) -> dict[str, Any]:
+def _response(
+    settings: ExchangeSettings, catalog: Catalog, service: str, raw: dict[str, Any]
+) -> dict[str, Any]:
     codec = Codec(SchemaStore.from_directory(settings.schemas_path))
     return from_json(ServiceCache(catalog, codec).get(service).response.definition, raw)
 

@@ -15,7 +15,6 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from exchange._logging import configure_logging
 from exchange.cli._common import load_settings
 
 
@@ -47,9 +46,7 @@ def demo(  # a command with many options: the CLI is where they belong
     from exchange.demo._run import run_until_stopped
     from exchange.demo._summary import healthy
 
-    settings = load_settings()
-    # Warnings only, on stderr: the progress bar and the summary are the demo's output.
-    configure_logging(settings.log_format, "WARNING")
+    settings = load_settings()  # warnings only: the progress and the summary are the output
     options = DemoOptions(
         inquiries=inquiries,
         rate=rate,

@@ -134,7 +134,5 @@ def _print(outcome: Outcome) -> None:
     for note in (outcome.detail, outcome.error_message):
         if note:
             console.print(escape(note), style="dim")
-    if outcome.local:
-        console.print("no outcome within the timeout (the bus still settles it)", style="dim")
     if outcome.payload is not None:
         console.print_json(json.dumps(to_json(outcome.payload)))

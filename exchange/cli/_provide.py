@@ -24,7 +24,6 @@ import typer
 from prometheus_client import CollectorRegistry
 
 from exchange._errors import ConfigError, ExchangeError
-from exchange._logging import configure_logging
 from exchange._metrics import serve_metrics
 from exchange._provider import Provider
 from exchange._settings import ExchangeSettings
@@ -40,8 +39,7 @@ def provide(
     ),
 ) -> None:
     """Run the providers of a Python module until SIGTERM or Ctrl-C."""
-    settings = load_settings(metrics_port=metrics_port)
-    configure_logging(settings.log_format, settings.log_level)
+    settings = load_settings(quiet=False, metrics_port=metrics_port)
     registry = CollectorRegistry()
     providers = load_providers(target, settings, registry)
     if settings.metrics_port is not None:

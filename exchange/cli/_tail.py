@@ -189,7 +189,8 @@ def _outcome_line(record: dict[str, Any]) -> None:
         return
     kind = record["kind"]
     style = "green" if kind == "ANSWERED" else "red"
-    why = record["status"] or record["reject_reason"] or (record["error"] or {}).get("code") or ""
+    error = (record["error"] or {}).get("code")
+    why = record["reject_reason"] or error or record["status"] or ""
     mode = f" {record['answered_by'].lower()}" if record["answered_by"] else ""
     payload = record["payload"]
     if payload is None:
@@ -212,7 +213,7 @@ def _audit_line(record: dict[str, Any]) -> None:
         return
     subject = record["subject"]
     about = "" if subject is None else f" subject={subject['kind']}:{subject['id']}"
-    why = record["status"] or record["reject_reason"] or record["error_code"] or ""
+    why = record["reject_reason"] or record["error_code"] or record["status"] or ""
     took = "" if record["latency_ms"] is None else f" {record['latency_ms']} ms"
     late = " LATE" if record["within_deadline"] is False else ""
     what = f"{record['event']} {record['kind'] or ''} {why}{took}{late}"

@@ -75,7 +75,10 @@ class ConsoleUI:
         if self.as_json:
             print(json.dumps(summary, indent=2), flush=True)
         else:
-            render_summary(Console(highlight=False), summary)
+            out = Console(highlight=False)
+            if not out.is_terminal:  # a file or a pipe: wide enough for the service names
+                out = Console(highlight=False, width=120)
+            render_summary(out, summary)
 
     async def explore(self, summary: dict[str, Any], stack: Stack) -> None:
         """Say how to explore the running bus; return on Ctrl-C (or SIGTERM)."""

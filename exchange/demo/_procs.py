@@ -52,7 +52,7 @@ class Child:
         """Start it in the background (from the main thread: see the parent-death signal)."""
         self.log.parent.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-c", "from exchange.cli import main; main()", *self.args]
-        with self.log.open("ab") as out:
+        with self.log.open("wb") as out:  # one run per log
             self._proc = subprocess.Popen(  # noqa: S603 - our own interpreter and command
                 command,
                 env=self.env,
