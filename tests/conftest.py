@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from exchange import ExchangeSettings
 from exchange._errors import BrokerError, LocalBrokerError
@@ -31,6 +32,18 @@ BROKER_START_TIMEOUT = 180.0
 TOPIC_READY_TIMEOUT = 30.0
 
 Unique = Callable[[str], str]
+
+# Hypothesis: no per-example deadline, since a loaded two-core machine makes any example slow
+# now and then (the test's own timeout still bounds it); under CI the examples are derived from
+# the test itself, so a run is repeatable and a failure shows up again in the next run; a
+# failing example always prints the blob that replays it (@reproduce_failure).
+hypothesis_settings.register_profile(
+    "exchange",
+    deadline=None,
+    derandomize=os.environ.get("CI", "").lower() == "true",
+    print_blob=True,
+)
+hypothesis_settings.load_profile("exchange")
 
 
 class CreateTopics(Protocol):

@@ -21,7 +21,7 @@ from exchange._errors import ConfigError
 from exchange._settings import ExchangeSettings
 
 if TYPE_CHECKING:
-    pass
+    from exchange._compliance_report import ReportRow
 
 app = typer.Typer(
     name="report", help="Reports for operators and the council.", no_args_is_help=True
@@ -100,7 +100,7 @@ def compliance(  # a command with many options: the CLI is where they belong
         _print_table(rows, reading.audit_records_read, reading.undecodable)
 
 
-def _print_table(rows: list, audit_read: int, undecodable: int) -> None:  # type: ignore[type-arg]
+def _print_table(rows: list[ReportRow], audit_read: int, undecodable: int) -> None:
     console = Console()
     table = Table(show_lines=False)
     for column in ("agency", "service", "start", "received", "in time", "timed out", "failed",

@@ -67,7 +67,9 @@ async def test_start_status_stop_and_restart_keeps_topics(tmp_path: Path) -> Non
         code, out, _ = await _cli(env, "status")
         assert code == 0
         assert out.startswith(f"running bootstrap={bootstrap} pid=")
-        pid = int(re.search(r"pid=(\d+)", out).group(1))  # type: ignore[union-attr]
+        pid_match = re.search(r"pid=(\d+)", out)
+        assert pid_match, out
+        pid = int(pid_match.group(1))
         assert (await check_reachable(bootstrap, timeout=10)).broker_count == 1
         await _create_topic(bootstrap, "kept-across-restarts")
 

@@ -24,9 +24,13 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 6
-#: A floor far below the measured figure (about 17,000 records/s on two busy cores): it catches
-#: a per-record await or a transaction per record sneaking into the hot path, not noise.
-FLOOR = 2_000
+#: A sanity floor, far below the measured figure (about 17,000 records/s on two busy cores),
+#: because the machine is shared and a test is no benchmark (`exchange bench` measures); a
+#: transaction per record sneaking into the hot path is caught by counting transactions.
+FLOOR = 200
+#: Records per transaction at least: the input is all there before the engine starts, so each
+#: partition batch holds hundreds of records; one transaction per record would give 1.
+MIN_RECORDS_PER_TRANSACTION = 10
 
 
 class PassThrough:
@@ -71,7 +75,11 @@ async def _load(bootstrap: str, topic: str, count: int) -> None:
 async def test_pass_through_throughput(
     kafka_bootstrap: str, create_topics: CreateTopics, unique: Unique
 ) -> None:
-    """One engine moves thousands of records/s: consume, 1 output + 1 state write, commit."""
+    """One engine moves records in batched transactions: 1 output + 1 state write each.
+
+    Still fails on a hot path that commits a transaction per record or crawls below the floor;
+    the figure printed is for reading, the benchmark is where it is measured.
+    """
     count = int(os.environ.get("EXCHANGE_ENGINE_BENCH_RECORDS", "20000"))
     inputs, outputs, changelog = unique("in"), unique("out"), unique("state")
     await create_topics(inputs, outputs, partitions=PARTITIONS)
@@ -87,7 +95,8 @@ async def test_pass_through_throughput(
     engine = Engine(config, PassThrough(outputs))
     task = asyncio.create_task(engine.run())
     try:
-        async with asyncio.timeout(120):
+        # Start-up, then the records at no less than the floor rate.
+        async with asyncio.timeout(60 + count / FLOOR):
             while len(engine.assigned_partitions) < PARTITIONS:  # noqa: ASYNC110  # polls counters
                 await asyncio.sleep(0.01)
             started = time.perf_counter()
@@ -105,4 +114,5 @@ async def test_pass_through_throughput(
         f"({stats.transactions} transactions, {stats.state_writes} state writes)"
     )
     assert stats.records_out == stats.state_writes == count
+    assert stats.transactions * MIN_RECORDS_PER_TRANSACTION <= count
     assert rate > FLOOR

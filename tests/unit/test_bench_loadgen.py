@@ -60,9 +60,17 @@ def test_send_times_reject_non_positive() -> None:
 
 
 async def test_closed_loop_throughput_follows_concurrency_over_latency() -> None:
-    """5 in flight at 20 ms each: about 250 replies per second."""
+    """5 in flight at 20 ms each: throughput x mean latency = 5 in flight (Little's law).
+
+    Checked against the latency the run really saw, not a fixed rate, so a loaded machine
+    (slower sleeps, fewer replies) still passes; a generator that ignores ``concurrency``
+    (one in flight: the product is 1) or counts replies outside the window fails.
+    """
     result = await closed_loop(Sleeper(0.02), concurrency=5, duration=0.5)
-    assert 150 <= result.throughput_per_s <= 260
+    in_flight = result.throughput_per_s * result.latency.mean / 1000.0
+    assert 3.5 <= in_flight <= 5.5
+    # 5 callers x 25 round trips of at least 20 ms in 0.5 s: 250/s is the ceiling.
+    assert result.throughput_per_s <= 260
     assert result.errors == 0
     assert result.latency.p50 >= 20.0
 
@@ -81,17 +89,25 @@ async def test_open_loop_charges_stalls_from_scheduled_time() -> None:
     assert result.latency.count == 50
     # The ~20 inquiries due during the 200 ms stall went out late; measured from their
     # scheduled time they waited up to 200 ms, though each took no time once sent.
+    # Lower bounds only grow on a loaded machine; the median bound is loose (a busy loop wakes
+    # late) yet far below the stall: charging every inquiry from the phase start (median
+    # ~250 ms) fails it, as measuring from the actual send time fails the p95 bound.
     assert result.latency.max >= 180.0
     assert result.latency.p95 >= 150.0
-    assert result.latency.p50 < 50.0
+    assert result.latency.p50 < 100.0
 
 
 async def test_open_loop_keeps_offered_rate() -> None:
-    """A fast system sees the offered rate and small latencies."""
+    """A fast system sees the offered rate: every inquiry sent and answered, none too early.
+
+    The ceiling is exact (the last send is due at 0.495 s, so at most ~202/s); the floor is
+    half the offered rate, loose for a loaded machine yet failing a generator that falls a
+    whole interval behind per send or waits for each reply before the next.
+    """
     result = await open_loop(Sleeper(0.001), rate=200, duration=0.5)
     assert result.sent == 100
     assert result.latency.incomplete == 0
-    assert 150 <= result.achieved_per_s <= 230
+    assert 100 <= result.achieved_per_s <= 210
 
 
 async def test_open_loop_counts_unanswered_as_incomplete() -> None:

@@ -89,11 +89,16 @@ HUGE = b"\xfe\xff\xff\xff\xff\xff\xff\xff\xff\x01"  # zig-zag varint 2**63 - 1
     ids=["array-of-long", "array-of-records", "map-of-null", "bytes", "string"],
 )
 def test_huge_declared_length_in_a_tiny_record_fails_fast(field_type: object) -> None:
-    """A count or length of 2**63 in a 20-byte record is a SchemaMismatchError in milliseconds."""
+    """A count or length of 2**63 in a 20-byte record is a SchemaMismatchError, at once.
+
+    Timed in CPU seconds of this process, which a loaded machine does not inflate the way it
+    does wall time; it takes microseconds, and a decoder that walks the declared count (or
+    allocates for it) spends far more than the bound, if it returns at all.
+    """
     schema = Schema.parse({"type": "record", "name": "H", "fields": [
         {"name": "f", "type": field_type}]})  # fmt: skip
     codec = Codec(SchemaStore([schema]))
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(SchemaMismatchError):
         codec.decode(schema.header + HUGE + b"\x02\x04")
-    assert time.perf_counter() - started < 0.5
+    assert time.process_time() - started < 1.0

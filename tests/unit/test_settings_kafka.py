@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -28,9 +29,9 @@ def closed_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-def _settings(tmp_path: Path, **fields: object) -> ExchangeSettings:
+def _settings(tmp_path: Path, **fields: Any) -> ExchangeSettings:
     fields.setdefault("kafka_bootstrap", None)
-    return ExchangeSettings(state_dir=tmp_path / "state", **fields)  # type: ignore[arg-type]
+    return ExchangeSettings(state_dir=tmp_path / "state", **fields)
 
 
 def test_explicit_bootstrap_wins(tmp_path: Path) -> None:
