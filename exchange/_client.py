@@ -177,6 +177,9 @@ class ExchangeClient:
         except KafkaError as exc:
             await self._stop_kafka()
             raise BrokerError(f"cannot connect the {self.agency} client: {exc}") from exc
+        except BaseException:  # a missing topic (BrokerError), a cancelled start: no leak
+            await self._stop_kafka()
+            raise
         self._reader = asyncio.create_task(self._read_replies(), name="exchange-client-replies")
         log.info("client started", agency=self.agency, instance_id=self.instance_id)
 

@@ -235,3 +235,14 @@ async def test_two_processes_of_one_agency_each_get_only_their_own_outcomes(
         assert len(report["outcomes"]) == 40
         assert report["late"] == 0  # no outcome of the other process was taken for its own
     assert not {o[0] for o in reports[0]["outcomes"]} & {o[0] for o in reports[1]["outcomes"]}
+
+
+async def test_start_given_up_on_leaves_no_kafka_client_running(settings: ExchangeSettings) -> None:
+    """A start() cancelled while it waits for a missing replies topic stops both Kafka clients."""
+    before = asyncio.all_tasks()
+    client = ExchangeClient(agency="TAX", settings=settings)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(3):
+            await client.start()
+    await asyncio.sleep(0.2)  # the stopped clients' own tasks finish their cancellation
+    assert {task for task in asyncio.all_tasks() - before if not task.done()} == set()
