@@ -21,6 +21,7 @@ from exchange._catalog import load_catalog
 from exchange._client import ExchangeClient
 from exchange._codec import Codec, SchemaStore
 from exchange._envelopes import ServiceCache
+from exchange._errors import ConfigError
 from exchange._outcome import Outcome, OutcomeKind
 from exchange._settings import ExchangeSettings
 from exchange.cli._common import load_settings, parse_requester
@@ -44,6 +45,9 @@ def inquire(  # a command with many options: the CLI is where they belong
     ),
     case_reference: str | None = typer.Option(None, help="Your case or file number."),
     end_user: str | None = typer.Option(None, help="Who at your agency asks."),
+    subject: str | None = typer.Option(
+        None, help="Who or what it is about, KIND:ID (PERSON:0499370899); kept in the audit."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
     """Send one inquiry and print its outcome (exit 0 answered, 2 otherwise)."""
@@ -61,6 +65,7 @@ def inquire(  # a command with many options: the CLI is where they belong
             deadline=deadline,
             case_reference=case_reference,
             end_user=end_user,
+            subject=_subject(subject),
         )
     )
     if as_json:
@@ -83,6 +88,7 @@ async def _ask(
     deadline: float | None,
     case_reference: str | None,
     end_user: str | None,
+    subject: tuple[str, str] | None,
 ) -> Outcome:
     catalog = load_catalog(settings.catalog_path, settings.schemas_path)
     codec = Codec(SchemaStore.from_directory(settings.schemas_path))
@@ -100,7 +106,17 @@ async def _ask(
             deadline=due,
             case_reference=case_reference,
             end_user_id=end_user,
+            subject=subject,
         )
+
+
+def _subject(text: str | None) -> tuple[str, str] | None:
+    if text is None:
+        return None
+    kind, sep, identifier = text.partition(":")
+    if not sep or not kind or not identifier:
+        raise ConfigError(f"--subject {text!r}: give KIND:ID, e.g. PERSON:0499370899")
+    return kind.upper(), identifier
 
 
 def outcome_json(outcome: Outcome) -> dict[str, Any]:

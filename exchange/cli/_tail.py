@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -41,16 +42,19 @@ FromBeginningOption = typer.Option(
     False, "--from-beginning", help="Start at the oldest record kept, not at the end."
 )
 LimitOption = typer.Option(None, "--limit", min=1, help="Stop after this many records.")
+InquiryOption = typer.Option(None, "--inquiry", help="Only the records of this inquiry id.")
 JsonOption = typer.Option(False, "--json", help="One JSON object per line.")
 
 Printer = Callable[[dict[str, Any]], None]
 
 
 @app.command()
-def outcomes(
+def outcomes(  # a command with many options: the CLI is where they belong
+    *,
     agency: str = typer.Option(..., "--agency", help="Whose outcomes (its replies topic)."),
     from_beginning: bool = FromBeginningOption,
     limit: int | None = LimitOption,
+    inquiry: str | None = InquiryOption,
     show_payload: bool = typer.Option(
         False, "--show-payload", help="Print payload values, not only field names."
     ),
@@ -75,13 +79,16 @@ def outcomes(
 
     show = _json_line if as_json else _outcome_line
     topic = Topics.for_settings(settings).replies(agency)
-    _follow(settings, topic, decode, show, from_beginning=from_beginning, limit=limit)
+    reading = Reading(topic, decode, show, from_beginning, limit, _key(inquiry))
+    _follow(settings, reading)
 
 
 @app.command()
-def audit(
+def audit(  # a command with many options: the CLI is where they belong
+    *,
     from_beginning: bool = FromBeginningOption,
     limit: int | None = LimitOption,
+    inquiry: str | None = InquiryOption,
     show_subject: bool = typer.Option(
         False, "--show-subject", help="Print subjects' ids unmasked."
     ),
@@ -103,7 +110,8 @@ def audit(
 
     show = _json_line if as_json else _audit_line
     topic = Topics.for_settings(settings).audit
-    _follow(settings, topic, decode, show, from_beginning=from_beginning, limit=limit)
+    reading = Reading(topic, decode, show, from_beginning, limit, _key(inquiry))
+    _follow(settings, reading)
 
 
 def mask(identifier: str) -> str:
@@ -113,45 +121,50 @@ def mask(identifier: str) -> str:
     return identifier[:2] + "*" * (len(identifier) - 4) + identifier[-2:]
 
 
-def _follow(
-    settings: ExchangeSettings,
-    topic: str,
-    decode: Callable[[bytes], dict[str, Any]],
-    show: Printer,
-    *,
-    from_beginning: bool,
-    limit: int | None,
-) -> None:
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What to follow and how to show it."""
+
+    topic: str
+    decode: Callable[[bytes], dict[str, Any]]
+    show: Printer
+    from_beginning: bool
+    limit: int | None
+    #: Only records with this key (an inquiry id), if set.
+    key: bytes | None
+
+
+def _key(inquiry: str | None) -> bytes | None:
+    return None if inquiry is None else inquiry.strip().lower().encode("ascii")
+
+
+def _follow(settings: ExchangeSettings, reading: Reading) -> None:
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_read(settings, topic, decode, show, from_beginning, limit))
+        asyncio.run(_read(settings, reading))
 
 
-async def _read(  # noqa: PLR0917 - the reader's whole configuration, passed once
-    settings: ExchangeSettings,
-    topic: str,
-    decode: Callable[[bytes], dict[str, Any]],
-    show: Printer,
-    from_beginning: bool,
-    limit: int | None,
-) -> None:
+async def _read(settings: ExchangeSettings, reading: Reading) -> None:
     from aiokafka.errors import KafkaError
 
     consumer = group_free_consumer(settings)
-    shown = 0
+    shown, limit = 0, reading.limit
     try:
         await consumer.start()
-        await assign_all(settings, consumer, [topic], from_beginning=from_beginning)
+        await assign_all(settings, consumer, [reading.topic], from_beginning=reading.from_beginning)
         while limit is None or shown < limit:
             batches = await consumer.getmany(timeout_ms=1000)
-            for record in sorted(
-                (r for records in batches.values() for r in records), key=lambda r: r.timestamp
-            ):
-                show(_decoded(decode, record.value))
+            records = sorted(
+                (r for batch in batches.values() for r in batch), key=lambda r: r.timestamp
+            )
+            for record in records:
+                if reading.key is not None and record.key != reading.key:
+                    continue
+                reading.show(_decoded(reading.decode, record.value))
                 shown += 1
                 if limit is not None and shown >= limit:
                     break
     except KafkaError as exc:
-        raise BrokerError(f"cannot read {topic}: {exc}") from exc
+        raise BrokerError(f"cannot read {reading.topic}: {exc}") from exc
     finally:
         await consumer.stop()
 
