@@ -3,12 +3,17 @@
 For each record read from ``<prefix>.out.<AGENCY>`` (the topic names its only writer)::
 
     decode the envelope (plain dicts)  ── fails ──▶ the record, untouched, to <prefix>.dlq
+                                          (over the size limit: refused / settled as well)
       request  ─▶ Router.request_event ─▶ Correlator.accept / reject
       response ─▶ Router.response_event ─▶ Correlator.respond
     effects ─▶ Route:       the ORIGINAL bytes and headers to <prefix>.in.<provider>
                Settlement:  an InquiryOutcome to <prefix>.replies.<agency> (exchange-reply-to)
                AuditEvent:  an AuditRecord to <prefix>.audit
                StateChange: already in the engine's state table (the correlator writes it)
+
+A record whose processing raises anything else (a defect, or input nobody foresaw) is
+dead-lettered with reason ``processing-error`` and its state change undone, so one bad record
+never stops the consumer group, and never leaves the table changed with no outcome written.
 
 Every decision lives in :mod:`exchange._routing` and :mod:`exchange._correlation`; this module
 only moves values. The engine commits the outputs, the state changes and the input offsets of
@@ -30,8 +35,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import structlog
 
@@ -42,8 +46,8 @@ from agents._state_store import PartitionState
 from exchange._catalog_model import Catalog
 from exchange._codec import Codec
 from exchange._correlation import DEFAULT_RETENTION_MS, Correlator
-from exchange._dlq import dead_letter_record
-from exchange._envelope_fields import inquiry_from_fields
+from exchange._dlq import PROCESSING_ERROR, dead_letter_record
+from exchange._envelope_fields import inquiry_from_fields, response_from_fields
 from exchange._errors import CodecError, ExchangeError, PayloadTooLargeError
 from exchange._events import (
     AuditEvent,
@@ -60,7 +64,13 @@ from exchange._models import RejectReason
 from exchange._routing import Router
 from exchange._state import InquiryState
 from exchange._topology import TopicKind, Topics
-from exchange._wire import HEADER_REPLY_TO, INQUIRY_REQUEST, RecordType, inquiry_headers
+from exchange._wire import (
+    HEADER_REPLY_TO,
+    INQUIRY_REQUEST,
+    RecordType,
+    header_value,
+    inquiry_headers,
+)
 
 __all__ = ["COMPONENT", "BusProcessor"]
 
@@ -143,7 +153,7 @@ class BusProcessor:
         for record in records:
             event = self._event_or_dead_letter(record, now_ms, out)
             if event is not None:
-                self._emit(_correlate(correlator, event), record, state.partition, out)
+                self._apply(correlator, event, record, state, out)
         self._publish_pending()
         return out
 
@@ -171,13 +181,19 @@ class BusProcessor:
     def _event_or_dead_letter(
         self, record: InputRecord, now_ms: int, out: list[OutputRecord]
     ) -> _Event | None:
-        """The record's event; None when it went to the dead-letter topic instead."""
+        """The record's event; None when it went to the dead-letter topic instead.
+
+        Nothing has changed the state yet, so any failure here only costs a dead letter.
+        """
         try:
             return self._event(record, now_ms)
         except CodecError as exc:
             out.append(self._dead_letter(record, exc))
             if isinstance(exc, PayloadTooLargeError):
                 return self._oversized(record, exc, now_ms)
+            return None
+        except Exception as exc:
+            out.append(self._dead_letter(record, exc))
             return None
 
     def _event(self, record: InputRecord, now_ms: int) -> _Event:
@@ -187,31 +203,36 @@ class BusProcessor:
         try:
             if name != INQUIRY_REQUEST:
                 return self._router.response_event(fields, source_agency=source, now_ms=now_ms)
+            _take_reply_to(fields, record.headers)
             event = self._router.request_event(
                 fields, source_agency=source, key=record.key, now_ms=now_ms
             )
         except (KeyError, TypeError, ValueError) as exc:  # an envelope revision it cannot read
             raise _UnreadableError(f"{type(exc).__name__}: {exc}") from exc
         if isinstance(event, RequestAccepted):
-            topic = self._topics.in_(event.inquiry.provider_agency)
-            if topic not in self._existing:  # dead-lettered: replayable once the topic exists
-                raise _MissingTopicError(f"{topic} does not exist; run `exchange topics apply`")
-        return _with_reply_to(event, record.headers)
+            provider = event.inquiry.provider_agency
+            if self._topics.in_(provider) not in self._existing:
+                # Refused, not dead-lettered: the writer gets its one outcome, and the audit.
+                detail = f"provider {provider} has no in topic; run `exchange topics apply`"
+                return RequestRejected(event.inquiry, source, RejectReason.UNKNOWN_AGENCY, detail)
+        return event
 
-    def _oversized(
-        self, record: InputRecord, exc: CodecError, now_ms: int
-    ) -> RequestRejected | None:
-        """A request over the size limit, refused so its writer is not left waiting."""
+    def _oversized(self, record: InputRecord, exc: CodecError, now_ms: int) -> _Event | None:
+        """A record over the size limit, already dead-lettered: a request is refused and a
+        response settles its inquiry FAILED/INVALID_RESPONSE, so nobody waits for a timeout."""
         try:
             name, fields = self._io.read(record.value, limit=False)
-            if name != INQUIRY_REQUEST:
-                return None
-            inquiry = inquiry_from_fields(fields, now_ms)
             source = self._source(record.topic)
-        except (CodecError, KeyError, TypeError, ValueError):
-            return None  # dead-lettered already; nobody to tell
-        rejected = RequestRejected(inquiry, source, RejectReason.PAYLOAD_TOO_LARGE, exc.message)
-        return _with_reply_to(rejected, record.headers)
+            if name != INQUIRY_REQUEST:
+                invalid = f"the response {exc.message}"
+                return response_from_fields(
+                    fields, source_agency=source, now_ms=now_ms, invalid=invalid
+                )
+            _take_reply_to(fields, record.headers)
+            inquiry = inquiry_from_fields(fields, now_ms)
+        except Exception:
+            return None
+        return RequestRejected(inquiry, source, RejectReason.PAYLOAD_TOO_LARGE, exc.message)
 
     def _source(self, topic: str) -> str:
         """The agency whose ``out`` topic this is (the only one Kafka lets write there)."""
@@ -225,6 +246,33 @@ class BusProcessor:
         return str(source)
 
     # --- effects out --------------------------------------------------------------------------
+
+    def _apply(
+        self,
+        correlator: Correlator,
+        event: _Event,
+        record: InputRecord,
+        state: PartitionState[InquiryState],
+        out: list[OutputRecord],
+    ) -> None:
+        """Correlate one event and write its effects, or, if that raises, undo its state
+        change and dead-letter the record (an event touches its own inquiry's entry only)."""
+        key = event.inquiry_id if isinstance(event, ResponseArrived) else event.inquiry.inquiry_id
+        before = state.get(key, _MISSING)
+        written: list[OutputRecord] = []
+        try:
+            self._emit(_correlate(correlator, event), record, state.partition, written)
+        except Exception as exc:
+            if state.get(key, _MISSING) is not before:
+                if before is _MISSING:
+                    del state[key]
+                else:
+                    state[key] = before
+            self._last_write.pop(state.partition, None)
+            correlator.resync()
+            out.append(self._dead_letter(record, exc))
+            return
+        out.extend(written)
 
     def _emit(
         self,
@@ -291,10 +339,12 @@ class BusProcessor:
         value = self._io.audit(event)
         return OutputRecord(topic, event.inquiry_id.encode(), value, headers, partition % count)
 
-    def _dead_letter(self, record: InputRecord, exc: ExchangeError) -> OutputRecord:
-        letter = dead_letter_record(record, exc, component=COMPONENT)
+    def _dead_letter(self, record: InputRecord, exc: Exception) -> OutputRecord:
+        # An unforeseen error's text may quote the record (personal data): its type only.
+        message = None if isinstance(exc, ExchangeError) else type(exc).__name__
+        letter = dead_letter_record(record, exc, component=COMPONENT, message=message)
         topic, count = self._dlq
-        reason = exc.reason if isinstance(exc, CodecError) else "processing-error"
+        reason = exc.reason if isinstance(exc, CodecError) else PROCESSING_ERROR
         if self._metrics is not None:
             self._metrics.dead_lettered(reason)
         log.warning(
@@ -303,6 +353,7 @@ class BusProcessor:
             partition=record.partition,
             offset=record.offset,
             reason=reason,
+            error=type(exc).__name__,
         )
         headers = tuple(letter.headers)
         return OutputRecord(topic, letter.key, letter.value, headers, record.partition % count)
@@ -324,14 +375,7 @@ class _UnreadableError(CodecError):
     reason = "schema-mismatch"
 
 
-class _MissingTopicError(CodecError):
-    """The provider's ``in`` topic does not exist: the request cannot be routed."""
-
-    reason = "no-such-topic"
-
-
 _Event = RequestAccepted | RequestRejected | ResponseArrived
-_R = TypeVar("_R", bound=RequestAccepted | RequestRejected)
 
 
 def _correlate(correlator: Correlator, event: _Event) -> list[Effect]:
@@ -344,18 +388,13 @@ def _correlate(correlator: Correlator, event: _Event) -> list[Effect]:
     )
 
 
-def _with_reply_to(event: _R, headers: Sequence[tuple[str, bytes]]) -> _R:
-    """The request with the ``exchange-reply-to`` header it came with, copied onto its outcome."""
-    raw = None
-    for name, value in headers:
-        if name == HEADER_REPLY_TO:
-            raw = value
-    if raw is None:
-        return event
-    reply_to = raw.decode("ascii", errors="replace")
-    if reply_to == event.inquiry.reply_to:
-        return event
-    return replace(event, inquiry=replace(event.inquiry, reply_to=reply_to))
+def _take_reply_to(fields: dict[str, Any], headers: Sequence[tuple[str, bytes]]) -> None:
+    """Let the ``exchange-reply-to`` header a request came with override its envelope field
+    (it is copied onto the outcome). Bytes outside ASCII become U+FFFD, which the router
+    refuses as MALFORMED."""
+    raw = header_value(headers, HEADER_REPLY_TO)
+    if raw is not None:
+        fields["reply_to"] = raw.decode("ascii", errors="replace")
 
 
 def _log_settled(settlement: Settlement) -> None:
@@ -367,6 +406,8 @@ def _log_settled(settlement: Settlement) -> None:
         "outcome": settlement.kind.value,
     }
     if settlement.reject_reason is not None:
-        log.info("rejected", reason=settlement.reject_reason, detail=settlement.detail, **fields)
+        # The detail quotes what the requester wrote (personal data, forged log lines): DEBUG.
+        log.info("rejected", reason=settlement.reject_reason, **fields)
+        log.debug("rejected in detail", inquiry_id=inquiry.inquiry_id, detail=settlement.detail)
     else:
         log.debug("settled", **fields)

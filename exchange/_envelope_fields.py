@@ -4,10 +4,15 @@ The stream workers read requests and responses as plain dicts: ids as text and t
 milliseconds when read without logical types (the hot path's way), ``UUID`` and ``datetime``
 when read with them; both are accepted. Optional fields a writer's older revision lacks are
 read with ``dict.get``.
+
+A ``trace_parent`` that is not a W3C ``traceparent`` (``00-<32 hex>-<16 hex>-<2 hex>``, lower
+case) is dropped here, at the entry: it is only copied onto outcome headers, and text a writer
+chose must not reach them unchecked. The reply-to is checked by the router (MALFORMED).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +20,10 @@ from typing import Any
 from exchange._events import ProviderError, ResponseArrived
 from exchange._state import InquiryRecord
 
-__all__ = ["inquiry_from_fields", "response_from_fields"]
+__all__ = ["inquiry_from_fields", "response_from_fields", "trace_parent"]
+
+# W3C Trace Context, section 3.2 "traceparent header": version-traceid-parentid-flags.
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
 def inquiry_from_fields(fields: Mapping[str, Any], received_at_ms: int) -> InquiryRecord:
@@ -39,7 +47,7 @@ def inquiry_from_fields(fields: Mapping[str, Any], received_at_ms: int) -> Inqui
         subject_kind=None if subject is None else str(subject["kind"]),
         subject_id=None if subject is None else subject["id"],
         reply_to=fields.get("reply_to"),
-        trace_parent=fields.get("trace_parent"),
+        trace_parent=trace_parent(fields.get("trace_parent")),
     )
 
 
@@ -68,8 +76,15 @@ def response_from_fields(
         if error is None
         else ProviderError(error["code"], error["message"], bool(error.get("retriable"))),
         invalid=invalid,
-        trace_parent=fields.get("trace_parent"),
+        trace_parent=trace_parent(fields.get("trace_parent")),
     )
+
+
+def trace_parent(value: Any) -> str | None:
+    """*value* if it is a W3C ``traceparent``, else None (absent, or not of that form)."""
+    if isinstance(value, str) and _TRACEPARENT.fullmatch(value) is not None:
+        return value
+    return None
 
 
 def _text(value: Any) -> str:

@@ -8,8 +8,10 @@ payload is decoded, so a request that may not be asked costs no schema work.
 Requests, in order (each pinned by a test):
 
 =====================  ======================================================================
-MALFORMED              the inquiry id is not a UUID in its canonical text form, or the record
-                       key is not that id (co-partitioning would put its response elsewhere)
+MALFORMED              the inquiry id is not a UUID in its canonical text form, the record
+                       key is not that id (co-partitioning would put its response elsewhere),
+                       or the reply-to is not 1 to 128 printable ASCII characters (it travels
+                       in a header, and the writer's client matches it byte for byte)
 UNKNOWN_AGENCY         the topic's agency, the requester subsystem or the provider is not in
                        the catalog
 WRONG_REQUESTER        the envelope's requester is not the topic's agency
@@ -36,7 +38,7 @@ decode as an envelope at all (no trustworthy inquiry id) are the dead-letter top
 
 from __future__ import annotations
 
-import uuid
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -51,6 +53,10 @@ from exchange._models import RejectReason
 from exchange._state import InquiryRecord
 
 __all__ = ["Rejection", "Router"]
+
+# str(uuid.UUID(text)) == text, without building a UUID per request.
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_REPLY_TO = re.compile(r"[\x20-\x7e]{1,128}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,14 +216,14 @@ def _malformed(inquiry: InquiryRecord, key: bytes | None) -> Rejection | None:
         return Rejection(RejectReason.MALFORMED, detail)
     if key != inquiry.inquiry_id.encode():
         return Rejection(RejectReason.MALFORMED, "the record key is not the inquiry id")
+    reply_to = inquiry.reply_to
+    if reply_to is not None and _REPLY_TO.fullmatch(reply_to) is None:
+        return Rejection(RejectReason.MALFORMED, "reply-to is not 1 to 128 printable ASCII")
     return None
 
 
 def _canonical_uuid(text: str) -> bool:
-    try:
-        return str(uuid.UUID(text)) == text
-    except ValueError:
-        return False
+    return _CANONICAL_UUID.fullmatch(text) is not None
 
 
 def _provider_problem(inquiry: InquiryRecord, service: Service) -> Rejection | None:

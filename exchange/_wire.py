@@ -3,6 +3,9 @@
 Everything here is part of the contract with clients written in other languages and is
 described in ``docs/wire-format.md``; changing a value is a breaking change of the wire format.
 Header values are ASCII (UTF-8 for the free-text DLQ message); Kafka header values are bytes.
+Encoding an inquiry's headers never fails: a character outside ASCII (only possible in text
+that failed the bus's checks, such as the id of a MALFORMED request) is written as a Python
+backslash escape (``é`` as ``\\xe9``), so a bad writer cannot stop the worker settling it.
 """
 
 from __future__ import annotations
@@ -105,13 +108,18 @@ def inquiry_headers(
     """The headers every inquiry record carries, in the documented order."""
     headers = [
         (HEADER_TYPE, record_type.value.encode("ascii")),
-        (HEADER_INQUIRY_ID, str(inquiry_id).encode("ascii")),
+        (HEADER_INQUIRY_ID, _ascii(str(inquiry_id))),
     ]
     if reply_to is not None:
-        headers.append((HEADER_REPLY_TO, reply_to.encode("ascii")))
+        headers.append((HEADER_REPLY_TO, _ascii(reply_to)))
     if traceparent is not None:
-        headers.append((HEADER_TRACEPARENT, traceparent.encode("ascii")))
+        headers.append((HEADER_TRACEPARENT, _ascii(traceparent)))
     return headers
+
+
+def _ascii(text: str) -> bytes:
+    # backslashreplace: never raises, and is the identity on the ASCII text of valid records.
+    return text.encode("ascii", errors="backslashreplace")
 
 
 def header_value(headers: Iterable[tuple[str, bytes]] | None, name: str) -> bytes | None:

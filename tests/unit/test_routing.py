@@ -159,6 +159,23 @@ def test_record_key_must_be_the_inquiry_id(
     assert reason(router, request(catalog, codec), key=key) == RejectReason.MALFORMED
 
 
+@pytest.mark.parametrize("reply_to", ["", "café", "a\nb", "x" * 129, "\x00"])
+def test_reply_to_must_be_short_printable_ascii(
+    router: Router, catalog: Catalog, codec: Codec, reply_to: str
+) -> None:
+    """A reply-to outside 1-128 printable ASCII characters cannot travel in a header: MALFORMED."""
+    fields = request(catalog, codec, reply_to=reply_to)
+    assert reason(router, fields) == RejectReason.MALFORMED
+
+
+def test_a_long_printable_reply_to_is_accepted(
+    router: Router, catalog: Catalog, codec: Codec
+) -> None:
+    """128 printable ASCII characters, spaces and punctuation included, are a valid reply-to."""
+    fields = request(catalog, codec, reply_to="a b~" * 32)
+    assert decide(router, fields).inquiry.reply_to == "a b~" * 32
+
+
 # --- UNKNOWN_AGENCY / WRONG_REQUESTER ------------------------------------------------------------
 
 

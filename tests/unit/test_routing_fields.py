@@ -6,6 +6,8 @@ import datetime as dt
 import uuid
 from typing import Any
 
+import pytest
+
 from exchange._envelope_fields import inquiry_from_fields, response_from_fields
 from exchange._events import ProviderError
 
@@ -78,3 +80,21 @@ def test_response_fields_take_the_topics_agency_as_responder() -> None:
     )
     assert arrived.error == ProviderError("DOWN", "registry down", retriable=True)
     assert (arrived.responded_at_ms, arrived.now_ms, arrived.payload) == (CREATED_MS, 9, None)
+
+
+TRACEPARENT = "00-3f1c9a527b4e4d1a9c2e5a8b6d0e4f17-9c2e5a8b6d0e4f17-01"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["00-é", "", "garbage", TRACEPARENT.upper(), TRACEPARENT + "\n", TRACEPARENT[:-1] + "٣"],
+)
+def test_a_trace_parent_not_of_the_w3c_form_is_dropped(text: str) -> None:
+    """Anything but version-traceid-parentid-flags in lower-case hex reads as no trace parent."""
+    assert inquiry_from_fields(raw_request() | {"trace_parent": text}, 0).trace_parent is None
+
+
+def test_a_w3c_trace_parent_is_kept() -> None:
+    """A well-formed traceparent is carried through unchanged."""
+    record = inquiry_from_fields(raw_request() | {"trace_parent": TRACEPARENT}, 0)
+    assert record.trace_parent == TRACEPARENT

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 from pathlib import Path
 from typing import Any
 
+import fastavro
 import pytest
+import structlog
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from agents._bus import BusProcessor
-from agents._bus_codec import EnvelopeIO
+from agents._bus_codec import EnvelopeIO, raw_schema
 from agents._engine import InputRecord, OutputRecord
 from agents._state_store import PartitionState
 from exchange._answer import AnswerStatus
@@ -21,7 +26,14 @@ from exchange._metrics import WorkerMetrics
 from exchange._outcome import InquirySpec
 from exchange._state import InquiryState
 from exchange._topology import Topics
-from exchange._wire import AUDIT_RECORD, HEADER_REPLY_TO, INQUIRY_OUTCOME, header_value
+from exchange._wire import (
+    AUDIT_RECORD,
+    HEADER_REPLY_TO,
+    INQUIRY_OUTCOME,
+    INQUIRY_REQUEST,
+    INQUIRY_RESPONSE,
+    header_value,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 VERIFY = "nocr.person.verify.v1"
@@ -108,6 +120,22 @@ class Bus:
         outputs = self.processor.on_tick(int(at * 1000), self.state)
         self.state.commit()
         return outputs
+
+    def fields(self, record: InputRecord) -> dict[str, Any]:
+        """The envelope fields of ``record`` as the worker reads them (ids as text, ms)."""
+        assert record.value is not None
+        return EnvelopeIO(self.codec).read(record.value, limit=False)[1]
+
+    def reencode(
+        self, key: bytes | None, fields: dict[str, Any], name: str, headers: Any = ()
+    ) -> InputRecord:
+        """A record of ``fields`` written with envelope ``name``, unchecked, on its out topic."""
+        schema = self.codec.store.get(name)
+        out = io.BytesIO(schema.header)
+        out.seek(0, io.SEEK_END)
+        fastavro.schemaless_writer(out, raw_schema(schema), fields)
+        agency = "TAX" if name == INQUIRY_REQUEST else "NOCR"
+        return self.record(TOPICS.out(agency), key, out.getvalue(), headers)
 
     def decode(self, output: OutputRecord, name: str) -> dict[str, Any]:
         assert output.value is not None
@@ -218,15 +246,159 @@ def test_envelopes_are_read_without_logical_types(bus: Bus) -> None:
     assert fields["inquiry_id"] == str(full["inquiry_id"])
 
 
-def test_a_provider_without_an_in_topic_gets_nothing_until_it_appears(bus: Bus) -> None:
-    """No in topic: the request is dead-lettered (replayable); once it exists, it is routed."""
+def test_a_provider_without_an_in_topic_is_refused_until_it_appears(bus: Bus) -> None:
+    """No in topic: REJECTED/UNKNOWN_AGENCY (one outcome, audited); once it exists, routed."""
     topics = {TOPICS.audit: 1, TOPICS.dlq: 1, TOPICS.replies("TAX"): 2}
     bus.processor.set_topic_partitions(topics)
-    (letter,) = bus.process(bus.request())
-    assert (letter.topic, header_value(letter.headers, "exchange-dlq-reason")) == (
-        TOPICS.dlq,
-        b"no-such-topic",
-    )
+    outcome, audit = bus.process(bus.request())
+    decoded = bus.decode(outcome, INQUIRY_OUTCOME)
+    assert (decoded["reject_reason"], audit.topic) == ("UNKNOWN_AGENCY", TOPICS.audit)
+    assert "exchange topics apply" in decoded["detail"]
     bus.processor.set_topic_partitions({**topics, TOPICS.in_("NOCR"): 2})
     (routed,) = bus.process(bus.request())
     assert routed.topic == TOPICS.in_("NOCR")
+
+
+def test_an_oversized_response_fails_its_inquiry_at_once(bus: Bus) -> None:
+    """Over the size limit: dead-lettered, and the inquiry settles FAILED/INVALID_RESPONSE."""
+    request = bus.request()
+    bus.process(request)
+    fields = bus.fields(bus.response(request))
+    fields["error"] = {"code": "x", "message": "y" * 10_000, "retriable": False}
+    letter, outcome, _audit = bus.process(bus.reencode(request.key, fields, INQUIRY_RESPONSE))
+    assert letter.topic == TOPICS.dlq
+    decoded = bus.decode(outcome, INQUIRY_OUTCOME)
+    assert (decoded["kind"], decoded["error"]["code"]) == ("FAILED", "INVALID_RESPONSE")
+
+
+def test_a_record_that_breaks_processing_is_dead_lettered_and_state_undone(
+    bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unforeseen error: processing-error dead letter (the error's type, never its text),
+    no state change, and the batch goes on."""
+    monkeypatch.setattr(bus.processor._io, "outcome", _explode)  # a defect, on purpose
+    refused, good = bus.request(deadline_s=-1), bus.request()
+    letter, routed = bus.process(refused, good)
+    assert header_value(letter.headers, "exchange-dlq-reason") == b"processing-error"
+    assert header_value(letter.headers, "exchange-dlq-message") == b"RuntimeError"
+    assert routed.topic == TOPICS.in_("NOCR")
+    assert list(bus.state) == [good.key.decode() if good.key else None]
+
+
+def _explode(*_args: Any) -> bytes:
+    raise RuntimeError("Sara Ahmadi 0012345678")
+
+
+def test_a_reject_logs_its_detail_only_at_debug(bus: Bus) -> None:
+    """The requester-written detail stays out of INFO lines; reason and service are there."""
+    with structlog.testing.capture_logs() as logs:
+        bus.process(bus.request(deadline_s=-1))
+    (line,) = [entry for entry in logs if entry["event"] == "rejected"]
+    assert (line["reason"], line["service"], "detail" in line) == ("DEADLINE_PAST", VERIFY, False)
+    assert all("detail" not in entry for entry in logs if entry["log_level"] in {"info", "warning"})
+
+
+# --- any text a writer can put in an envelope or a header -----------------------------------
+
+REQUEST_TEXT = (
+    ("inquiry_id",),
+    ("requester", "agency"),
+    ("requester", "subsystem"),
+    ("provider", "agency"),
+    ("provider", "subsystem"),
+    ("service_code",),
+    ("purpose",),
+    ("case_reference",),
+    ("end_user_id",),
+    ("subject", "id"),
+    ("trace_parent",),
+    ("reply_to",),
+)
+RESPONSE_TEXT = (
+    ("inquiry_id",),
+    ("responder", "agency"),
+    ("responder", "subsystem"),
+    ("service_code",),
+    ("error", "code"),
+    ("error", "message"),
+    ("trace_parent",),
+)
+HEADER_NAMES = ("exchange-reply-to", "traceparent", "exchange-inquiry-id", "exchange-type", "x")
+texts = st.text(max_size=60)
+headers = st.lists(st.tuples(st.sampled_from(HEADER_NAMES), st.binary(max_size=40)), max_size=3)
+
+
+@given(
+    path=st.sampled_from(REQUEST_TEXT),
+    text=texts,
+    key_follows=st.booleans(),
+    extra=headers,
+)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_any_text_in_a_request_yields_exactly_one_result(
+    path: tuple[str, ...], text: str, key_follows: bool, extra: list[tuple[str, bytes]]
+) -> None:
+    """Each request is routed, refused or dead-lettered, exactly once; nothing raises, and
+    its deadline and expiry pass without raising."""
+    bus = _fuzz_bus()
+    request = bus.request()
+    fields = _with_text(bus.fields(request), path, text)
+    key = text.encode() if path == ("inquiry_id",) and key_follows else request.key
+    record = bus.reencode(key, fields, INQUIRY_REQUEST, (*request.headers, *extra))
+    outputs = bus.process(record)
+    kinds = [_kind(o) for o in outputs if _kind(o) != "audit"]
+    assert len(kinds) == 1, outputs
+    ticked = bus.tick(NOW + 10) + bus.tick(NOW + 10 + 7200)
+    assert [_kind(o) for o in ticked if _kind(o) != "audit"] == (
+        ["outcome"] if kinds == ["routed"] else []
+    )
+
+
+@given(path=st.sampled_from(RESPONSE_TEXT), text=texts, extra=headers)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_any_text_in_a_response_leaves_exactly_one_outcome(
+    path: tuple[str, ...], text: str, extra: list[tuple[str, bytes]]
+) -> None:
+    """A response with any text settles, is audited or is dead-lettered; its inquiry ends with
+    exactly one outcome, and nothing raises."""
+    bus = _fuzz_bus()
+    request = bus.request()
+    bus.process(request)
+    response = bus.response(request)
+    fields = _with_text(bus.fields(response), path, text)
+    record = bus.reencode(response.key, fields, INQUIRY_RESPONSE, (*response.headers, *extra))
+    kinds = [_kind(o) for o in bus.process(record)]
+    assert kinds in (["outcome", "audit"], ["audit"], ["dlq"]), kinds
+    ticked = [_kind(o) for o in bus.tick(NOW + 10) + bus.tick(NOW + 10 + 7200)]
+    assert kinds.count("outcome") + ticked.count("outcome") == 1
+
+
+_FUZZ_BUS: list[Bus] = []
+
+
+def _fuzz_bus() -> Bus:
+    """One processor for all examples (the catalog loads once), with a fresh table each."""
+    if not _FUZZ_BUS:
+        _FUZZ_BUS.append(Bus())
+    bus = _FUZZ_BUS[0]
+    bus.now = NOW
+    bus.state = PartitionState(1)
+    bus.processor.on_assigned(bus.state)
+    return bus
+
+
+def _with_text(fields: dict[str, Any], path: tuple[str, ...], text: str) -> dict[str, Any]:
+    if path == ("subject", "id"):
+        fields["subject"] = {"kind": "PERSON", "id": text}
+    elif path[0] == "error":
+        fields["error"] = {"code": "E", "message": "m", "retriable": False, path[1]: text}
+    elif len(path) == 2:
+        fields[path[0]] = {**fields[path[0]], path[1]: text}
+    else:
+        fields[path[0]] = text
+    return fields
+
+
+def _kind(output: OutputRecord) -> str:
+    kinds = {TOPICS.audit: "audit", TOPICS.dlq: "dlq", TOPICS.in_("NOCR"): "routed"}
+    return kinds.get(output.topic, "outcome")
