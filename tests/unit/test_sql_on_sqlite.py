@@ -15,7 +15,7 @@ from connectors._config import parse_config
 from connectors.sql import SqlConfig, SqlConnector
 from connectors.sql._connector import bind_names
 from exchange._answer import AnswerStatus, Inquiry
-from exchange._errors import ConnectorConfigError, RetriableError
+from exchange._errors import ConnectorConfigError
 
 ADDRESS = "post.address.lookup.v1"
 
@@ -92,18 +92,6 @@ async def test_found_when_turns_a_row_into_not_found(sqlite_url: str) -> None:
     finally:
         await sql.close()
     assert answer.status is AnswerStatus.NOT_FOUND
-
-
-async def test_an_unreachable_database_is_retriable(tmp_path: Path) -> None:
-    """A database file that cannot be opened is the legacy system being down."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}"
-    sql = SqlConnector(parse_config(config(url), SqlConfig))
-    await sql.start()
-    try:
-        with pytest.raises(RetriableError):
-            await sql.check()
-    finally:
-        await sql.close()
 
 
 def test_config_errors_name_their_field_and_hide_the_url() -> None:
