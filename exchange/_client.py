@@ -45,7 +45,7 @@ from exchange._catalog import Catalog, load_catalog
 from exchange._codec import Codec, SchemaStore
 from exchange._durable import ReplyLedger
 from exchange._envelopes import EncodedInquiry, OutcomeDecoder, RequestEncoder, header_is
-from exchange._errors import BrokerError
+from exchange._errors import BrokerError, CodecError
 from exchange._kafka import client_options, resolve_bootstrap
 from exchange._metrics import ClientMetrics
 from exchange._outcome import InquirySpec, Outcome
@@ -412,14 +412,21 @@ class ExchangeClient:
             in_flight.settle(str(outcome.inquiry_id), outcome)
 
     def _decode(self, value: bytes, key: bytes | None, in_flight: InFlight) -> Outcome | None:
-        inquiry_id = key.decode("ascii") if key else None
+        inquiry_id = key.decode("ascii", "replace") if key else None
         elapsed = in_flight.elapsed(inquiry_id) if inquiry_id else None
         try:
             return self._decoder.decode(value, elapsed=elapsed)
-        except Exception:
-            # An outcome addressed to us that we cannot read: nothing to hand to a caller;
-            # its inquiry ends as a local timeout. The workers wrote it, so this is a bug.
-            log.exception("undecodable outcome", agency=self.agency)
+        except CodecError as exc:
+            # An outcome addressed to us that we cannot read (a bug in its writer, or a schema
+            # newer than this SDK): its caller gets the error now rather than a local timeout.
+            log.error(  # noqa: TRY400 - no traceback: its text could quote payload values
+                "undecodable outcome",
+                agency=self.agency,
+                inquiry_id=inquiry_id,
+                error_type=type(exc).__name__,
+            )
+            if inquiry_id is not None:
+                in_flight.fail(inquiry_id, exc)
             return None
 
     def _read_durably(self, batches: dict[Any, list[Any]], ledger: ReplyLedger) -> None:

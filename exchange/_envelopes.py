@@ -307,8 +307,20 @@ class OutcomeDecoder:
         self._envelope = codec.store.get(INQUIRY_OUTCOME)
 
     def decode(self, value: bytes, *, elapsed: float | None = None) -> Outcome:
-        """Decode one outcome; :class:`CodecError` if it or its payload is not readable."""
+        """Decode one outcome; :class:`CodecError` (and nothing else) if it or its payload is
+        not readable."""
         record = self._codec.decode(value, reader=self._envelope)
+        try:
+            return self._outcome(record, elapsed)
+        except CodecError:
+            raise
+        except (KeyError, ValueError, TypeError) as exc:  # e.g. a kind newer than this SDK
+            # The type only: the message could quote a value of the payload.
+            raise SchemaMismatchError(
+                f"outcome not readable as {INQUIRY_OUTCOME}: {type(exc).__name__}"
+            ) from exc
+
+    def _outcome(self, record: dict[str, Any], elapsed: float | None) -> Outcome:
         code, version = record["service_code"], record["service_version"]
         raw_payload = record["payload"]
         payload = None

@@ -6,15 +6,18 @@ import asyncio
 import datetime as dt
 import json
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from _worker_proc import bus_settings, create_bus_topics
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sdk_bus import real_bus
 
 from exchange import (
     Answer,
+    CodecError,
     ExchangeClient,
     ExchangeSettings,
     Inquiry,
@@ -25,6 +28,8 @@ from exchange import (
 )
 from exchange._desk import _partitions_of
 from exchange._kafka import client_options
+from exchange._topology import Topics
+from exchange._wire import HEADER_REPLY_TO
 
 pytestmark = pytest.mark.integration
 
@@ -246,3 +251,31 @@ async def test_start_given_up_on_leaves_no_kafka_client_running(settings: Exchan
             await client.start()
     await asyncio.sleep(0.2)  # the stopped clients' own tasks finish their cancellation
     assert {task for task in asyncio.all_tasks() - before if not task.done()} == set()
+
+
+async def test_unreadable_outcome_fails_its_caller_at_once(settings: ExchangeSettings) -> None:
+    """An outcome addressed to the client that it cannot decode raises CodecError for its
+    inquiry instead of leaving the caller to a local TIMED_OUT."""
+    configured = bus_settings(settings)
+    await create_bus_topics(configured, ["TAX"])
+    inquiry_id = uuid.uuid4()
+    spec = InquirySpec(VERIFY, PAYLOAD, PURPOSE, inquiry_id=inquiry_id)
+    async with ExchangeClient.connect(agency="TAX", settings=configured) as client:
+        asking = asyncio.ensure_future(client.inquire_many([spec], timeout=60))
+        producer = AIOKafkaProducer(
+            bootstrap_servers=configured.kafka_bootstrap, **client_options(configured)
+        )
+        await producer.start()
+        try:
+            await producer.send_and_wait(
+                Topics.for_settings(configured).replies("TAX"),
+                b"\x00not an outcome",
+                key=str(inquiry_id).encode(),
+                headers=[(HEADER_REPLY_TO, client.reply_to.encode())],
+            )
+        finally:
+            await producer.stop()
+        with pytest.raises(CodecError):
+            async with asyncio.timeout(20):
+                await asking
+        assert client.in_flight == 0
