@@ -19,6 +19,8 @@ __all__ = ["BusMetrics"]
 
 _SETTLED_BY_RESPONSE = frozenset({Phase.ANSWERED, Phase.FAILED})
 _MAX_CACHED = 10_000
+#: The envelope's answer modes as label values: lower case, like the provider's.
+_MODE = {"AUTOMATIC": "automatic", "MANUAL": "manual"}
 
 
 class BusMetrics:
@@ -63,7 +65,8 @@ class BusMetrics:
         if s.kind is Phase.REJECTED:
             self._child(m.rejects, requester, service, s.reject_reason or "OTHER").inc()
         elif s.kind in _SETTLED_BY_RESPONSE:
-            self._child(m.answers, provider, service, s.answered_by or UNKNOWN_LABEL).inc()
+            mode = _MODE.get(s.answered_by, UNKNOWN_LABEL) if s.answered_by else UNKNOWN_LABEL
+            self._child(m.answers, provider, service, mode).inc()
             routed_for = max(0, s.settled_at_ms - inquiry.received_at_ms) / 1000
             self._child(m.hop_latency, "provider").observe(routed_for)
 

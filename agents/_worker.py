@@ -39,7 +39,6 @@ from agents._worker_metrics import EngineMonitor
 from exchange._catalog import load_catalog
 from exchange._changelog import InquiryStateCodec
 from exchange._codec import Codec, SchemaStore
-from exchange._correlation import DEFAULT_RETENTION_MS
 from exchange._errors import BrokerError, ConfigError, ExchangeError
 from exchange._kafka import client_options, resolve_bootstrap
 from exchange._logging import configure_logging
@@ -63,10 +62,6 @@ class WorkerOptions:
     """How to run the workers; the rest comes from :class:`~exchange.ExchangeSettings`."""
 
     processes: int = 1
-    #: How often pending inquiries are checked against the wall clock, s.
-    tick_interval: float = 0.5
-    #: How long a settled inquiry is remembered to recognise late and duplicate records, s.
-    retention: float = DEFAULT_RETENTION_MS / 1000
     batch_max_records: int = 2000
 
     def __post_init__(self) -> None:
@@ -109,14 +104,18 @@ async def serve(
         topics=topics,
         topic_partitions=existing,
         metrics=WorkerMetrics(registry),
-        retention_ms=round(options.retention * 1000),
+        retention_ms=round(settings.settled_retention * 1000),
     )
+    engine_metrics = EngineMetrics(registry)
     engine: Engine[InquiryState] = Engine(
-        _engine_config(bootstrap, settings, topics, options), processor, InquiryStateCodec()
+        _engine_config(bootstrap, settings, topics, options),
+        processor,
+        InquiryStateCodec(),
+        on_batch=engine_metrics.batch_seconds.observe,
     )
     if on_engine is not None:
         on_engine(engine)
-    monitor = asyncio.create_task(EngineMonitor(engine, EngineMetrics(registry)).run())
+    monitor = asyncio.create_task(EngineMonitor(engine, engine_metrics).run())
     refresher = asyncio.create_task(_refresh_topics(processor, bootstrap, settings, topics))
     run = asyncio.create_task(engine.run(), name="exchange-engine")
     _install_signals(engine, run, signals)
@@ -140,7 +139,7 @@ def _engine_config(
         changelog_topic=topics.state,
         topic_pattern=topics.out_pattern,
         batch_max_records=options.batch_max_records,
-        tick_interval=options.tick_interval,
+        tick_interval=settings.worker_tick_interval,
         # New agencies' out topics join within this; a restart is not needed for them.
         topic_refresh_interval=TOPIC_REFRESH,
         client_options=client_options(settings),

@@ -86,6 +86,9 @@ class EngineMonitor:
             return
         gauge = self._metrics.lag
         for tp in self._lagging - lag.keys():
+            # Zero first: in multiprocess mode remove() leaves the last value in this
+            # process's file, and a partition that moved would be counted twice.
+            gauge.labels(tp.topic, str(tp.partition)).set(0)
             with contextlib.suppress(KeyError):
                 gauge.remove(tp.topic, str(tp.partition))
         for tp, behind in lag.items():

@@ -6,7 +6,13 @@ metric is registered at import time. Label values are bounded: agency and servic
 the catalog, outcome kinds and reason codes from the schemas' enums — never inquiry ids,
 subjects or payloads. Values outside the catalog are folded into ``UNKNOWN_LABEL``.
 
-Every metric is listed with its labels and meaning in ``docs/metrics.md``.
+Every metric is listed with its labels and meaning in ``docs/metrics.md``. Label values are
+one case per label everywhere: answer modes are lower case (``automatic``, ``manual``).
+
+Gauges that several worker processes (``exchange worker --processes N``) each hold a part of
+use ``multiprocess_mode="livesum"``: in prometheus_client's multiprocess mode the supervisor's
+``/metrics`` shows their sum over live processes, not one series per pid. (The mode is
+ignored outside multiprocess mode.)
 """
 
 from __future__ import annotations
@@ -42,8 +48,8 @@ class WorkerMetrics:
         )
         self.hop_latency = Histogram(
             "exchange_hop_latency_seconds",
-            "Time spent on one hop: request (created to routed), provider (routed to response "
-            "read), settle (response read to outcome written).",
+            "Time spent on one hop: request (created at the requester to routed by the bus), "
+            "provider (routed to the provider's response read by the bus).",
             ["hop"],
             buckets=LATENCY_BUCKETS,
             registry=registry,
@@ -52,6 +58,7 @@ class WorkerMetrics:
             "exchange_pending_inquiries",
             "Inquiries routed and waiting for a response, in this worker.",
             registry=registry,
+            multiprocess_mode="livesum",
         )
         self.rejects = Counter(
             "exchange_rejects",
@@ -102,7 +109,7 @@ class EngineMetrics:
         )
         self.batch_seconds = Histogram(
             "exchange_engine_batch_seconds",
-            "Time to process and commit one batch.",
+            "Time to process and commit one batch of one partition's input records.",
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
@@ -111,6 +118,7 @@ class EngineMetrics:
             "Records behind the end of each input partition.",
             ["topic", "partition"],
             registry=registry,
+            multiprocess_mode="livesum",
         )
 
 

@@ -58,6 +58,21 @@ class ExchangeSettings(BaseSettings):
         default=1_048_576, gt=0, description="Largest inquiry record accepted, in bytes."
     )
 
+    # --- Stream workers -------------------------------------------------------------------------
+    worker_tick_interval: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="How often the stream workers check pending inquiries against the wall "
+        "clock, s: a timeout is written at most this long after its deadline.",
+    )
+    settled_retention: float = Field(
+        default=3600.0,
+        ge=0,
+        description="How long the stream workers remember a settled inquiry, s, to recognise "
+        "late and duplicate records for it (a response after that is an unknown one).",
+    )
+
     # --- Local state and operations -----------------------------------------------------------
     state_dir: Path = Field(
         default_factory=_default_state_dir,

@@ -258,7 +258,7 @@ def test_provider_counts_match_the_worker_and_the_client(scenario: Scenario) -> 
         "exchange_provider_handled_total",
         {"agency": "NOCR", "service": VERIFY, "result": "FOUND", "mode": "automatic"},
     )
-    answers = prom.value('sum(exchange_answers_total{provider="NOCR",mode="AUTOMATIC"})', at)
+    answers = prom.value('sum(exchange_answers_total{provider="NOCR",mode="automatic"})', at)
     timed = prom.value("sum(exchange_provider_handler_seconds_count)", at)
     received = scenario.client_registry.get_sample_value(
         "exchange_client_inquiries_total",

@@ -255,7 +255,8 @@ async def test_undecodable_records_are_dead_lettered_and_the_next_inquiry_is_ans
 
 
 async def test_metrics_count_outcomes_pending_and_lag(bus: Bus) -> None:
-    """/metrics shows settled inquiries by outcome, rejects by reason, pending and lag."""
+    """/metrics shows settled inquiries by outcome, rejects by reason, pending, lag and batch
+    times."""
     raw = bus.records.request(purpose="curiosity")
     await bus.tap.send(bus.topics.out("TAX"), raw)
     await bus.outcomes(raw.inquiry_id)
@@ -269,6 +270,7 @@ async def test_metrics_count_outcomes_pending_and_lag(bus: Bus) -> None:
         r"exchange_pending_inquiries [0-9]",
         r'exchange_consumer_lag\{partition="0",topic="[^"]+\.out\.TAX"\} 0',
         r"exchange_engine_records_total [1-9]",
+        r"exchange_engine_batch_seconds_count [1-9]",
     ]
     async with asyncio.timeout(20):  # lag is sampled every few seconds
         while True:

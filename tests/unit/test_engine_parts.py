@@ -1,4 +1,5 @@
-"""The engine's pure parts: partition state with undo log, co-partitioning assignor, partitioner."""
+"""The engine's pure parts: partition state with undo log, co-partitioning assignor, partitioner,
+output routing, and the worker's engine settings."""
 
 from __future__ import annotations
 
@@ -10,9 +11,18 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
 from aiokafka.partitioner import DefaultPartitioner
 
 import agents
-from agents import CopartitionedAssignor, EngineConfig, PartitionState, default_partition
+from agents import (
+    CopartitionedAssignor,
+    EngineConfig,
+    OutputRecord,
+    PartitionState,
+    default_partition,
+)
 from agents._assignor import deal_partition_numbers
-from exchange import ConfigError
+from agents._engine import _route
+from agents._worker import WorkerOptions, _engine_config
+from exchange import ConfigError, ExchangeSettings
+from exchange._topology import Topics
 
 
 class Cluster:
@@ -136,3 +146,33 @@ def test_config_needs_exactly_one_of_topics_and_pattern() -> None:
             topics=("t",),
             topic_pattern="t.*",
         )
+
+
+class Producer:
+    """Just enough producer metadata for routing: partition ids of the topics it knows."""
+
+    def __init__(self, counts: dict[str, int]) -> None:
+        self._counts = counts
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return set(range(self._counts[topic]))  # KeyError: a metadata lookup not expected
+
+
+async def test_routing_looks_up_only_topics_with_an_output_to_place() -> None:
+    """Outputs with a partition go there with no metadata lookup; the rest by key hash."""
+    outputs = [
+        OutputRecord("placed", b"k", b"v", (), 1),
+        OutputRecord("hashed", b"k", b"w", (), None),
+    ]
+    rows = await _route(Producer({"hashed": 3}), outputs)
+    assert rows == {
+        ("placed", 1): [(b"k", b"v", [])],
+        ("hashed", default_partition(b"k", 3)): [(b"k", b"w", [])],
+    }
+
+
+def test_the_workers_tick_comes_from_the_settings() -> None:
+    """EXCHANGE_WORKER_TICK_INTERVAL sets how often the engine ticks."""
+    settings = ExchangeSettings(worker_tick_interval=0.25, kafka_bootstrap="127.0.0.1:1")
+    config = _engine_config("127.0.0.1:1", settings, Topics("t"), WorkerOptions())
+    assert config.tick_interval == 0.25

@@ -236,6 +236,15 @@ def test_metrics_count_outcomes_and_pending(bus: Bus) -> None:
     assert bus.registry.get_sample_value("exchange_inquiries_total", labels) == 1
 
 
+def test_the_answer_mode_label_is_lower_case_like_the_providers(bus: Bus) -> None:
+    """exchange_answers_total{mode} is automatic/manual, as exchange_provider_handled_total."""
+    request = bus.request()
+    bus.process(request)
+    bus.process(bus.response(request))
+    labels = {"provider": "NOCR", "service": VERIFY, "mode": "automatic"}
+    assert bus.registry.get_sample_value("exchange_answers_total", labels) == 1
+
+
 def test_envelopes_are_read_without_logical_types(bus: Bus) -> None:
     """The hot path reads times as epoch milliseconds and ids as text, same values."""
     request = bus.request()
