@@ -85,8 +85,7 @@ class Desk:
 
     async def put(self, producer: Any, key: bytes, value: bytes, headers: Any) -> None:
         """Put a deferred request on the desk, as received; returns once Kafka has it."""
-        delivery = await producer.send(self.topic, value, key=key, headers=list(headers))
-        await delivery
+        await _publish(producer, self.topic, value, key, list(headers))
 
     async def pending(self) -> list[Inquiry]:
         """Every inquiry waiting for a person, oldest deadline first."""
@@ -111,10 +110,8 @@ class Desk:
             raise InquiryError(f"inquiry {inquiry_id} is not waiting on the {self.agency} desk")
         request = decode_request(value, self._codec)
         response, headers = self._response(request, answer)
-        sent = await producer.send(self.out_topic, response, key=key, headers=headers)
-        await sent
-        removed = await producer.send(self.topic, None, key=key)
-        await removed
+        await _publish(producer, self.out_topic, response, key, headers)
+        await _publish(producer, self.topic, None, key, [])  # tombstone: off the desk
         return self._inquiry(request)
 
     def _response(self, request: ReceivedRequest, answer: Answer) -> tuple[bytes, Any]:
@@ -175,6 +172,19 @@ class Desk:
             raise BrokerError(f"cannot read {self.topic}: {exc}") from exc
         finally:
             await consumer.stop()
+
+
+async def _publish(
+    producer: Any, topic: str, value: bytes | None, key: bytes, headers: list[tuple[str, bytes]]
+) -> None:
+    """Send one record and wait until Kafka has it; :class:`BrokerError` if it cannot."""
+    from aiokafka.errors import KafkaError
+
+    try:
+        delivery = await producer.send(topic, value, key=key, headers=headers)
+        await delivery
+    except KafkaError as exc:
+        raise BrokerError(f"cannot write to {topic}: {exc}") from exc
 
 
 async def _partitions_of(settings: ExchangeSettings, topic: str) -> list[int]:

@@ -187,6 +187,9 @@ class Provider:
         except KafkaError as exc:
             await self._close_kafka()
             raise BrokerError(f"cannot start the {self.agency} provider: {exc}") from exc
+        except BaseException:  # the desk topic refused (BrokerError), a cancelled start: no leak
+            await self._close_kafka()
+            raise
         log.info("provider started", agency=self.agency, services=sorted(self._handlers))
 
     async def stop(self) -> None:
@@ -209,12 +212,21 @@ class Provider:
         await self._close_kafka()
 
     async def _close_kafka(self) -> None:
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+        """Stop both clients (the producer even when the consumer's stop failed)."""
+        from aiokafka.errors import KafkaError
+
+        clients = [self._consumer, self._producer]
+        self._consumer = self._producer = None
+        failed: list[KafkaError] = []
+        for client in clients:
+            try:
+                if client is not None:
+                    await client.stop()
+            except KafkaError as exc:
+                failed.append(exc)
+        if failed:
+            first = failed[0]
+            raise BrokerError(f"the {self.agency} provider stopped uncleanly: {first}") from first
 
     # --- pausing ------------------------------------------------------------------------------
 
@@ -264,9 +276,14 @@ class Provider:
     # --- intake -------------------------------------------------------------------------------
 
     async def _intake(self) -> None:
+        from aiokafka.errors import KafkaError
+
         consumer = self._consumer
         while not self._stopping.is_set():
-            batches = await consumer.getmany(timeout_ms=200, max_records=self._concurrency)
+            try:
+                batches = await consumer.getmany(timeout_ms=200, max_records=self._concurrency)
+            except KafkaError as exc:
+                raise BrokerError(f"the {self.agency} provider cannot read: {exc}") from exc
             for tp, records in batches.items():
                 for record in records:
                     await self._slots.acquire()
