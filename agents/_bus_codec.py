@@ -22,9 +22,10 @@ from __future__ import annotations
 import io
 from typing import Any, Final
 
-from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro import schemaless_reader, schemaless_writer
 
-from exchange._codec import Codec, Schema
+from exchange._codec import Codec
+from exchange._envelope_fields import raw_schema
 from exchange._errors import (
     FramingError,
     PayloadTooLargeError,
@@ -59,19 +60,6 @@ class UnexpectedRecordError(SchemaMismatchError):
     """A valid record of the bus, but not one an agency may write to its ``out`` topic."""
 
     reason = "unexpected-record"
-
-
-def raw_schema(schema: Schema) -> Any:
-    """``schema`` parsed without its logical types (same canonical form, same fingerprint)."""
-    return parse_schema(_strip(schema.definition))
-
-
-def _strip(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {key: _strip(value) for key, value in node.items() if key != "logicalType"}
-    if isinstance(node, list):
-        return [_strip(item) for item in node]
-    return node
 
 
 class EnvelopeIO:
