@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import traceback
 import uuid
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -335,7 +336,12 @@ class Provider:
             self._metrics.duplicates.labels(self.agency).inc()
             return
         try:
-            await self._answer(request, record)
+            # Each record runs in a task of its own, so this context is the record's alone:
+            # the handler's own log lines carry these too.
+            with structlog.contextvars.bound_contextvars(
+                inquiry_id=key, agency=self.agency, service=request.service_id
+            ):
+                await self._answer(request, record)
         except BaseException:
             self._seen.release(key)
             raise
@@ -367,7 +373,11 @@ class Provider:
         """The handler's answer; an error answer if it raised; None once past the deadline."""
         remaining = inquiry.deadline.timestamp() - time.time()
         if remaining <= 0:
-            log.info("inquiry past its deadline, not handled", inquiry_id=str(inquiry.id))
+            log.info(
+                "inquiry past its deadline, not handled",
+                agency=self.agency,
+                inquiry_id=str(inquiry.id),
+            )
             return None
         started = time.monotonic()
         timer = asyncio.timeout(remaining)
@@ -376,11 +386,11 @@ class Provider:
                 answer = await handler(inquiry)
         except Exception as exc:
             if isinstance(exc, TimeoutError) and timer.expired():
-                log.warning("handler ran past the deadline", inquiry_id=str(inquiry.id))
+                log.warning(
+                    "handler ran past the deadline", agency=self.agency, inquiry_id=str(inquiry.id)
+                )
                 return None
-            log.warning(
-                "handler raised", inquiry_id=str(inquiry.id), service=inquiry.service, exc_info=exc
-            )
+            _log_handler_error(inquiry, exc)
             if self._dead_letter_errors:
                 await self._dead_letter(record, exc, reason="handler-error")
             if isinstance(exc, ConnectorError):
@@ -398,7 +408,12 @@ class Provider:
         try:
             value, headers = self._encode(request, answer)
         except CodecError as exc:
-            log.warning("answer does not fit the response schema", service=request.service_id)
+            log.warning(
+                "answer does not fit the response schema",
+                agency=self.agency,
+                inquiry_id=str(request.inquiry_id),
+                service=request.service_id,
+            )
             value, headers = self._encode(request, Answer.error("INVALID_RESPONSE", exc.reason))
             answer = Answer.error("INVALID_RESPONSE")
         key = str(request.inquiry_id).encode("ascii")
@@ -439,6 +454,24 @@ class Provider:
         label = service if service in self._handlers else UNKNOWN_LABEL
         mode = "manual" if manual else "automatic"
         self._metrics.handled.labels(self.agency, label, status.value, mode).inc()
+
+
+def _log_handler_error(inquiry: Inquiry, exc: Exception) -> None:
+    """Name the error by its type (and code), never its message: a handler's exception text
+    often quotes what it looked up (``KeyError('0098765432')``, a national id). At DEBUG the
+    traceback's frames follow, still without the message."""
+    log.warning(
+        "handler raised",
+        inquiry_id=str(inquiry.id),
+        service=inquiry.service,
+        error_type=type(exc).__name__,
+        error_code=exc.code if isinstance(exc, ConnectorError) else None,
+    )
+    log.debug(
+        "handler traceback",
+        inquiry_id=str(inquiry.id),
+        frames="".join(traceback.format_tb(exc.__traceback__)),
+    )
 
 
 def _revocation_listener(provider: Provider) -> Any:

@@ -45,7 +45,8 @@ class RestConnector(ProviderConnector[RestConfig, RestBinding]):
 
     async def check(self) -> None:
         """GET ``health_path``: any status below 500 means the system is up."""
-        response = await self._send("GET", self.config.health_path)
+        path = self.config.health_path
+        response = await self._send("GET", path, path)
         if response.status_code >= 500:
             raise RetriableError(f"health check answered {response.status_code}")
 
@@ -55,6 +56,7 @@ class RestConnector(ProviderConnector[RestConfig, RestBinding]):
         response = await self._send(
             binding.method,
             fill(binding.path, scope),
+            binding.path,
             params=_params(render(binding.query, scope)),
             json=None if binding.body is None else jsonable(render(binding.body, scope)),
             headers=binding.headers,
@@ -73,16 +75,20 @@ class RestConnector(ProviderConnector[RestConfig, RestBinding]):
             return Answer.not_found()
         return Answer.found(render(binding.response, scope))
 
-    async def _send(self, method: str, url: str, **options: Any) -> httpx.Response:
-        """One request; transport failures, timeouts, 5xx and 429 become RetriableError."""
+    async def _send(self, method: str, url: str, template: str, **options: Any) -> httpx.Response:
+        """One request; transport failures, timeouts, 5xx and 429 become RetriableError.
+
+        Messages name the path ``template``, not the ``url`` filled in from it: a path can
+        carry a national id, and the message is logged and becomes the outcome's error text.
+        """
         if self._client is None:
             raise RetriableError("the connector is not started")
         try:
             response = await self._client.request(method, url, **options)
         except httpx.TimeoutException as exc:
-            raise RetriableError(f"{method} {url} timed out", code="LEGACY_TIMEOUT") from exc
+            raise RetriableError(f"{method} {template} timed out", code="LEGACY_TIMEOUT") from exc
         except httpx.TransportError as exc:
-            raise RetriableError(f"{method} {url} failed: {type(exc).__name__}") from exc
+            raise RetriableError(f"{method} {template} failed: {type(exc).__name__}") from exc
         if response.status_code >= 500 or response.status_code in _RETRIABLE_STATUS:
             raise RetriableError(
                 f"{method} answered {response.status_code}", code=f"HTTP_{response.status_code}"

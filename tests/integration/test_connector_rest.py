@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,13 +23,13 @@ from connectors.testkit import (
     check_outage,
     free_port,
 )
-from exchange import ExchangeSettings, OutcomeKind
+from exchange import ExchangeSettings, Inquiry, OutcomeKind
+from exchange._errors import RetriableError
 from exchange._topology import Topics
 from exchange._wire import HEADER_DLQ_REASON, header_value
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 LEGACY = Path(__file__).parent / "legacy" / "address_api.py"
 TOKEN = "s3cret-token"
 CONFIG = """
@@ -63,21 +64,11 @@ def legacy() -> Iterator[LegacyProcess]:
         yield running
 
 
-@pytest.fixture
-def bus(settings: ExchangeSettings) -> ExchangeSettings:
-    return settings.model_copy(
-        update={
-            "partitions": 2,
-            "catalog_path": ROOT / "catalog" / "demo",
-            "schemas_path": ROOT / "schemas",
-        }
-    )
-
-
 def _case(legacy: LegacyProcess, monkeypatch: pytest.MonkeyPatch) -> ConformanceCase:
     monkeypatch.setenv("ADDRESS_API_TOKEN", TOKEN)
     raw = yaml.safe_load(CONFIG.replace("{port}", str(legacy.port)))
     config = parse_config(raw, RestConfig)
+    assert isinstance(config, RestConfig)
     return ConformanceCase(
         connector=RestConnector(config),
         legacy=legacy,
@@ -149,3 +140,36 @@ async def _records(settings: ExchangeSettings, topic: str, key: bytes) -> list[A
     finally:
         await consumer.stop()
     return found
+
+
+async def test_an_unreachable_system_is_reported_by_path_template_not_filled_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The RetriableError of a failed call names the path template: the filled-in URL can carry
+    a personal identifier, and the message is logged and returned as the outcome's error."""
+    monkeypatch.setenv("ADDRESS_API_TOKEN", TOKEN)
+    config = parse_config(yaml.safe_load(CONFIG.replace("{port}", str(free_port()))), RestConfig)
+    assert isinstance(config, RestConfig)
+    now = dt.datetime.now(dt.UTC)
+    inquiry = Inquiry(
+        id=uuid.uuid4(),
+        requester="TAX",
+        requester_subsystem=None,
+        service="post.address.lookup.v1",
+        purpose="tax-registration",
+        case_reference=None,
+        end_user_id=None,
+        subject=None,
+        created_at=now,
+        deadline=now + dt.timedelta(seconds=30),
+        payload={"postal_code": "1193653471"},
+    )
+    connector = RestConnector(config)
+    await connector.start()
+    try:
+        with pytest.raises(RetriableError) as raised:
+            await connector.answer(inquiry, config.services[0])
+    finally:
+        await connector.close()
+    assert "/v2/addresses/{payload.postal_code}" in raised.value.message
+    assert "1193653471" not in raised.value.message

@@ -206,22 +206,12 @@ def test_log_fields_carry_no_payload_or_personal_identifier(logged: Logged) -> N
     assert [value for value in PERSONAL if value in text] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="exchange/_provider.py Provider._call logs 'handler raised' with exc_info=exc: the "
-    "exception's message (here KeyError('0098765432'), a lookup by national id) reaches the log",
-)
 def test_exception_text_in_logs_carries_no_personal_identifier(logged: Logged) -> None:
     """A handler's exception is logged without its message, which may hold payload values."""
     text = "\n".join(logged.rendered(tracebacks=True))
     assert [value for value in PERSONAL if value in text] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="exchange/_provider.py binds no structlog contextvars around a handler call "
-    "(Provider._answer/_call): user code logs without inquiry_id, agency and service",
-)
 def test_handler_logs_carry_the_inquiry_context(logged: Logged) -> None:
     """A line the handler logs carries inquiry_id, agency and service from the provider."""
     lookups = logged.named("register lookup")
