@@ -22,7 +22,6 @@ from exchange import ExchangeSettings
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 LEGACY = Path(__file__).parent / "legacy" / "civil_registry.py"
 CONFIG = """
 kind: soap
@@ -64,17 +63,6 @@ PERSON = {
 def legacy() -> Iterator[LegacyProcess]:
     with LegacyProcess([str(LEGACY), str(port := free_port())], port) as running:
         yield running
-
-
-@pytest.fixture
-def bus(settings: ExchangeSettings) -> ExchangeSettings:
-    return settings.model_copy(
-        update={
-            "partitions": 2,
-            "catalog_path": ROOT / "catalog" / "demo",
-            "schemas_path": ROOT / "schemas",
-        }
-    )
 
 
 def _case(legacy: LegacyProcess) -> ConformanceCase:

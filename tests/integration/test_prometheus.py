@@ -30,6 +30,7 @@ from _grafana import FILES, load, queries, substitute
 from _prometheus import Prometheus, finite, metric_names, running_prometheus
 from _worker_proc import WorkerProcess, bus_settings, create_bus_topics, running_worker
 from prometheus_client import CollectorRegistry
+from samples import PERSON
 
 from exchange import (
     Answer,
@@ -50,12 +51,6 @@ ALERTS = ROOT / "docker" / "prometheus" / "alerts.yml"
 N = 50
 VERIFY = "nocr.person.verify.v1"
 PURPOSE = "tax-registration"
-PERSON = {
-    "national_id": "0012345678",
-    "birth_date": dt.date(1990, 3, 21),
-    "first_name": "Sara",
-    "last_name": "Ahmadi",
-}
 SUBJECT = ("PERSON", "P-88127731")
 END_USER = "officer-4711"
 #: Values that must never reach a log line: payload values, the subject and end-user ids.
