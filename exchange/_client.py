@@ -46,7 +46,7 @@ from exchange._codec import Codec, SchemaStore
 from exchange._durable import ReplyLedger
 from exchange._envelopes import EncodedInquiry, OutcomeDecoder, RequestEncoder, header_is
 from exchange._errors import BrokerError, CodecError
-from exchange._kafka import client_options, resolve_bootstrap
+from exchange._kafka import kafka_options
 from exchange._metrics import ClientMetrics
 from exchange._outcome import InquirySpec, Outcome
 from exchange._replies import InFlight
@@ -153,10 +153,7 @@ class ExchangeClient:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
         from aiokafka.errors import KafkaError
 
-        options = {
-            "bootstrap_servers": resolve_bootstrap(self._settings),
-            **client_options(self._settings),
-        }
+        options = kafka_options(self._settings)
         self._producer = AIOKafkaProducer(
             **options,
             acks="all",

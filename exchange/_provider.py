@@ -46,11 +46,12 @@ from prometheus_client import CollectorRegistry
 from exchange._answer import Answer, AnswerStatus, Inquiry
 from exchange._catalog import Catalog, load_catalog
 from exchange._codec import Codec, SchemaStore
-from exchange._desk import Desk, ensure_desk_topic, kafka_options, manual_answer
+from exchange._desk import Desk, ensure_desk_topic, manual_answer
 from exchange._dlq import dead_letter_record
 from exchange._envelopes import ReceivedRequest, ServiceCache, decode_request, encode_response
 from exchange._errors import BrokerError, CodecError, ConfigError, ConnectorError
 from exchange._intake import OffsetTracker, SeenInquiries
+from exchange._kafka import kafka_options
 from exchange._metrics import UNKNOWN_LABEL, DlqMetrics, ProviderMetrics
 from exchange._settings import ExchangeSettings
 from exchange._topology import Topics

@@ -16,8 +16,9 @@ import structlog
 
 from exchange._catalog_model import Catalog
 from exchange._codec import Codec
-from exchange._desk import Desk, kafka_options
+from exchange._desk import Desk
 from exchange._errors import BrokerError, InquiryError
+from exchange._kafka import kafka_options
 from exchange._settings import ExchangeSettings
 from exchange.demo._agencies import DemoAgencies
 from exchange.demo._answers import lookup

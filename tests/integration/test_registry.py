@@ -29,7 +29,12 @@ from exchange._local_broker_os import free_ports
 from exchange._registry import ConfluentCodec, SchemaRegistryClient
 from exchange._wire import INQUIRY_OUTCOME, INQUIRY_REQUEST
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    # The first test also pays for the module's registry: on a fresh machine a 115 MB Maven
+    # download, then up to START_TIMEOUT for Quarkus to start; more than the suite's 300 s.
+    pytest.mark.timeout(900),
+]
 
 APICURIO_VERSION = "3.0.9"
 START_TIMEOUT = 240.0  # a Quarkus start on two busy cores, plus the first download
