@@ -17,7 +17,7 @@ from exchange._compliance import AuditFacts, Figures, WindowKey, facts_from_reco
 from exchange._compliance_plan import PartitionPlan, combine, plan
 from exchange._compliance_topic import ComplianceState
 from exchange._errors import BrokerError, CodecError, ConfigError
-from exchange._kafka import client_options, resolve_bootstrap
+from exchange._kafka import kafka_options
 from exchange._settings import ExchangeSettings
 from exchange._wire import AUDIT_RECORD
 
@@ -54,9 +54,8 @@ def _audit_topic(settings: ExchangeSettings) -> str:
 
 def _options(settings: ExchangeSettings, bootstrap: str | None) -> dict[str, Any]:
     return {
-        "bootstrap_servers": bootstrap or resolve_bootstrap(settings),
+        **kafka_options(settings, bootstrap=bootstrap),
         "request_timeout_ms": round(settings.request_timeout * 1000),
-        **client_options(settings),
     }
 
 

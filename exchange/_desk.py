@@ -25,7 +25,7 @@ from exchange._catalog_model import Catalog
 from exchange._codec import Codec, SchemaStore
 from exchange._envelopes import ReceivedRequest, ServiceCache, decode_request, encode_response
 from exchange._errors import BrokerError, CodecError, InquiryError, InquiryRejectedError
-from exchange._kafka import client_options, resolve_bootstrap
+from exchange._kafka import kafka_options
 from exchange._settings import ExchangeSettings
 from exchange._topology import DESK_CONFIG, Topics
 
@@ -35,11 +35,6 @@ __all__ = ["Desk", "answer_manually", "desk_topic", "ensure_desk_topic", "list_d
 def desk_topic(settings: ExchangeSettings, agency: str) -> str:
     """``<prefix>.desk.<AGENCY>``."""
     return Topics.for_settings(settings).desk(agency)
-
-
-def kafka_options(settings: ExchangeSettings) -> dict[str, Any]:
-    """Bootstrap and security keyword arguments for any aiokafka client of the SDK."""
-    return {"bootstrap_servers": resolve_bootstrap(settings), **client_options(settings)}
 
 
 async def ensure_desk_topic(settings: ExchangeSettings, agency: str) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from exchange._admin import TopicAdmin
 from exchange._dlq import DeadLetterEntry, DlqListing, replay_marker, replay_record
 from exchange._errors import BrokerError
-from exchange._kafka import client_options, resolve_bootstrap
+from exchange._kafka import kafka_options
 from exchange._settings import ExchangeSettings
 from exchange._topology import Topics
 
@@ -43,9 +43,8 @@ class Replayed:
 
 def _options(settings: ExchangeSettings) -> dict[str, Any]:
     return {
-        "bootstrap_servers": resolve_bootstrap(settings),
+        **kafka_options(settings),
         "request_timeout_ms": round(settings.request_timeout * 1000),
-        **client_options(settings),
     }
 
 

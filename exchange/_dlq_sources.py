@@ -18,7 +18,7 @@ from typing import Any
 
 from exchange._dlq import DeadLetterEntry
 from exchange._errors import BrokerError
-from exchange._kafka import client_options, resolve_bootstrap
+from exchange._kafka import kafka_options
 from exchange._settings import ExchangeSettings
 
 __all__ = ["Unverified", "unverified"]
@@ -44,13 +44,12 @@ async def unverified(
     from aiokafka.errors import KafkaError
 
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=resolve_bootstrap(settings),
+        **kafka_options(settings),
         group_id=None,
         enable_auto_commit=False,
         isolation_level="read_committed",
         auto_offset_reset="earliest",
         request_timeout_ms=round(settings.request_timeout * 1000),
-        **client_options(settings),
     )
     problems: list[Unverified] = []
     try:

@@ -18,7 +18,13 @@ from exchange._kafka_probe import ClusterInfo, check_reachable
 from exchange._local_broker import LocalBroker, local_broker_home
 from exchange._settings import ExchangeSettings
 
-__all__ = ["ClusterInfo", "check_reachable", "client_options", "resolve_bootstrap"]
+__all__ = [
+    "ClusterInfo",
+    "check_reachable",
+    "client_options",
+    "kafka_options",
+    "resolve_bootstrap",
+]
 
 
 def resolve_bootstrap(settings: ExchangeSettings) -> str:
@@ -33,6 +39,15 @@ def resolve_bootstrap(settings: ExchangeSettings) -> str:
             retriable=False,
         )
     return running.bootstrap
+
+
+def kafka_options(settings: ExchangeSettings, *, bootstrap: str | None = None) -> dict[str, Any]:
+    """Bootstrap and security keyword arguments for any aiokafka client of the bus.
+
+    ``bootstrap`` replaces the settings' address (a tool pointed at another cluster).
+    """
+    address = bootstrap or resolve_bootstrap(settings)
+    return {"bootstrap_servers": address, **client_options(settings)}
 
 
 def client_options(settings: ExchangeSettings) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from exchange._desk import kafka_options
 from exchange._errors import BrokerError
+from exchange._kafka import kafka_options
 from exchange._settings import ExchangeSettings
 
 __all__ = ["assign_all", "group_free_consumer"]

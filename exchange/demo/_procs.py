@@ -22,8 +22,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from exchange._desk import kafka_options
 from exchange._errors import BrokerError
+from exchange._kafka import kafka_options
 from exchange._local_broker_os import parent_death_signal
 from exchange._settings import ExchangeSettings
 

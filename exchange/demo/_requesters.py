@@ -23,9 +23,9 @@ from typing import Any
 from exchange._catalog_model import Catalog
 from exchange._client import ExchangeClient
 from exchange._codec import Codec
-from exchange._desk import kafka_options
 from exchange._envelopes import ServiceCache, with_defaults
 from exchange._errors import BrokerError
+from exchange._kafka import kafka_options
 from exchange._settings import ExchangeSettings
 from exchange._topology import Topics
 from exchange._wire import INQUIRY_REQUEST, RecordType, inquiry_headers
