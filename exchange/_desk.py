@@ -23,7 +23,7 @@ from exchange._answer import Answer, AnswerStatus, Inquiry
 from exchange._catalog import load_catalog
 from exchange._catalog_model import Catalog
 from exchange._codec import Codec, SchemaStore
-from exchange._envelopes import ReceivedRequest, ServiceCache, decode_request, encode_response
+from exchange._envelopes import ReceivedRequest, ServiceCache, decode_request, encode_answer
 from exchange._errors import BrokerError, CodecError, InquiryError, InquiryRejectedError
 from exchange._kafka import kafka_options
 from exchange._settings import ExchangeSettings
@@ -110,23 +110,8 @@ class Desk:
         return self._inquiry(request)
 
     def _response(self, request: ReceivedRequest, answer: Answer) -> tuple[bytes, Any]:
-        error = None
-        if answer.status is AnswerStatus.ERROR:
-            error = (
-                answer.error_code or "MANUAL_ERROR",
-                answer.error_message or "",
-                answer.retriable,
-            )
         try:
-            return encode_response(
-                self._codec,
-                self._services.find(request.service_id),
-                request,
-                status=answer.status,
-                payload=answer.payload,
-                error=error,
-                manual=True,
-            )
+            return encode_answer(self._codec, self._services, request, answer, manual=True)
         except CodecError as exc:
             raise InquiryRejectedError(
                 f"answer does not fit the response schema of {request.service_id}: {exc}",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from exchange._answer import AnswerStatus, Inquiry
+from exchange._answer import Answer, AnswerStatus, Inquiry
 from exchange._catalog_model import Catalog, Service
 from exchange._codec import Codec, Schema
 from exchange._errors import (
@@ -46,6 +46,7 @@ __all__ = [
     "ServiceCache",
     "ServiceSchemas",
     "decode_request",
+    "encode_answer",
     "encode_response",
     "header_is",
     "traceparent_for",
@@ -390,6 +391,31 @@ def decode_request(value: bytes, codec: Codec) -> ReceivedRequest:
         inquiry_id=_as_uuid(envelope["inquiry_id"]),
         service_id=f"{envelope['service_code']}.v{envelope['service_version']}",
         deadline=envelope["deadline"],
+    )
+
+
+def encode_answer(
+    codec: Codec,
+    services: ServiceCache,
+    request: ReceivedRequest,
+    answer: Answer,
+    *,
+    manual: bool,
+) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """Encode a provider's (or, ``manual``, a person's) :class:`Answer` to ``request`` as its
+    ``InquiryResponse``; :class:`CodecError` if the payload does not fit the response schema."""
+    error = None
+    if answer.status is AnswerStatus.ERROR:
+        code = answer.error_code or ("MANUAL_ERROR" if manual else "ERROR")
+        error = (code, answer.error_message or "", answer.retriable)
+    return encode_response(
+        codec,
+        services.find(request.service_id),
+        request,
+        status=answer.status,
+        payload=answer.payload,
+        error=error,
+        manual=manual,
     )
 
 

@@ -48,7 +48,7 @@ from exchange._catalog import Catalog, load_catalog
 from exchange._codec import Codec, SchemaStore
 from exchange._desk import Desk, ensure_desk_topic, manual_answer
 from exchange._dlq import dead_letter_record
-from exchange._envelopes import ReceivedRequest, ServiceCache, decode_request, encode_response
+from exchange._envelopes import ReceivedRequest, ServiceCache, decode_request, encode_answer
 from exchange._errors import BrokerError, CodecError, ConfigError, ConnectorError
 from exchange._intake import OffsetTracker, SeenInquiries
 from exchange._kafka import kafka_options
@@ -422,18 +422,7 @@ class Provider:
         self._count(request.service_id, answer.status, manual=False)
 
     def _encode(self, request: ReceivedRequest, answer: Answer) -> tuple[bytes, Any]:
-        error = None
-        if answer.status is AnswerStatus.ERROR:
-            error = (answer.error_code or "ERROR", answer.error_message or "", answer.retriable)
-        return encode_response(
-            self._codec,
-            self._services.find(request.service_id),
-            request,
-            status=answer.status,
-            payload=answer.payload,
-            error=error,
-            manual=False,
-        )
+        return encode_answer(self._codec, self._services, request, answer, manual=False)
 
     async def _send(self, topic: str, value: bytes | None, key: bytes | None, headers: Any) -> None:
         from aiokafka.errors import KafkaError

@@ -8,14 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from exchange._answer import AnswerStatus
+from exchange._answer import Answer, AnswerStatus
 from exchange._catalog import Catalog, load_catalog
 from exchange._codec import Codec, SchemaStore
 from exchange._envelopes import (
     OutcomeDecoder,
     RequestEncoder,
+    ServiceCache,
     ServiceSchemas,
     decode_request,
+    encode_answer,
     encode_response,
     header_is,
 )
@@ -122,6 +124,28 @@ def test_response_answers_the_request_as_its_provider(catalog: Catalog, codec: C
     assert response.payload is not None
     assert codec.decode(response.payload)["national_id_status"] == "VALID"
     assert received.inquiry(PAYLOAD).payload == PAYLOAD
+
+
+@pytest.mark.parametrize(
+    ("manual", "mode"), [(False, AnswerMode.AUTOMATIC), (True, AnswerMode.MANUAL)]
+)
+def test_an_answer_encodes_as_the_response_of_its_mode(
+    catalog: Catalog, codec: Codec, manual: bool, mode: AnswerMode
+) -> None:
+    """encode_answer keeps an ERROR answer's code, message and retriable flag, and says who
+    answered (the provider's code, or a person's, alike)."""
+    item = _encoder(catalog, codec).encode(InquirySpec(SERVICE, PAYLOAD, "tax-registration"))
+    received = decode_request(item.value, codec)
+    answer = Answer.error("LEGACY_DOWN", "try later", retriable=True)
+    value, _headers = encode_answer(
+        codec, ServiceCache(catalog, codec), received, answer, manual=manual
+    )
+    response = codec.decode_model(value, InquiryResponse)
+    assert response.answered_by is mode
+    assert response.status is ResponseStatus.ERROR
+    assert response.error is not None
+    assert (response.error.code, response.error.message) == ("LEGACY_DOWN", "try later")
+    assert response.error.retriable
 
 
 def test_outcome_decodes_to_the_sdk_value(catalog: Catalog, codec: Codec) -> None:
