@@ -12,10 +12,9 @@ import sys
 import time
 
 import typer
-from pydantic import ValidationError
 
-from exchange._errors import BrokerError, ConfigError
-from exchange._settings import ExchangeSettings
+from exchange._errors import BrokerError
+from exchange.cli._common import load_settings
 
 app = typer.Typer(
     name="broker",
@@ -25,15 +24,6 @@ app = typer.Typer(
 
 #: ``status`` exit code when the broker is not running (as LSB init scripts do).
 EXIT_STOPPED = 3
-
-
-def _settings() -> ExchangeSettings:
-    try:
-        return ExchangeSettings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = "_".join(str(part) for part in first["loc"]).upper()
-        raise ConfigError(f"EXCHANGE_{field}: {first['msg']}") from exc
 
 
 def _note(message: str) -> None:
@@ -49,7 +39,7 @@ def start(
     """Start the local broker in the background and print its bootstrap address."""
     from exchange._local_broker import LocalBroker, local_broker_home
 
-    settings = _settings()
+    settings = load_settings()
     broker = LocalBroker(local_broker_home(settings))
     already = broker.running()
     began = time.monotonic()
@@ -71,7 +61,7 @@ def stop(
     """Stop the local broker (its data is kept for the next start)."""
     from exchange._local_broker import LocalBroker, local_broker_home
 
-    stopped = LocalBroker(local_broker_home(_settings())).stop(timeout)
+    stopped = LocalBroker(local_broker_home(load_settings())).stop(timeout)
     typer.echo("stopped" if stopped else "not running")
 
 
@@ -81,7 +71,7 @@ def status() -> None:
     from exchange._kafka import check_reachable, client_options
     from exchange._local_broker import LocalBroker, local_broker_home
 
-    settings = _settings()
+    settings = load_settings()
     if settings.kafka_bootstrap:
         info = asyncio.run(
             check_reachable(
@@ -117,7 +107,7 @@ def log(lines: int = typer.Option(60, "-n", "--lines", help="How many lines.")) 
     """Print the end of the local broker's log."""
     from exchange._local_broker import LocalBroker, local_broker_home
 
-    typer.echo(LocalBroker(local_broker_home(_settings())).log_tail(lines))
+    typer.echo(LocalBroker(local_broker_home(load_settings())).log_tail(lines))
 
 
 @app.command()
@@ -126,7 +116,7 @@ def check() -> None:
     from exchange._kafka import client_options, resolve_bootstrap
     from exchange._kafka_smoke import round_trip
 
-    settings = _settings()
+    settings = load_settings()
     bootstrap = resolve_bootstrap(settings)
     result = asyncio.run(round_trip(bootstrap, client_options(settings), settings.topic_prefix))
     typer.echo(

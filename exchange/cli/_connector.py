@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from exchange._errors import ConfigError, ConnectorConfigError, ExchangeError
+from exchange._errors import ConnectorConfigError, ExchangeError
 from exchange._settings import ExchangeSettings
+from exchange.cli._common import load_settings
 
 app = typer.Typer(
     name="connector",
@@ -32,15 +32,6 @@ ConfigArgument = typer.Argument(..., help="The connector's YAML config file.", s
 NameArgument = typer.Argument(..., help="The connector's name (letters, digits, '_' or '-').")
 PathOption = typer.Option(..., "--path", help="Folder to write the skeleton into.")
 ForceOption = typer.Option(False, "--force", help="Write into a folder that is not empty.")
-
-
-def _settings() -> ExchangeSettings:
-    try:
-        return ExchangeSettings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = "_".join(str(part) for part in first["loc"]).upper()
-        raise ConfigError(f"EXCHANGE_{field}: {first['msg']}") from exc
 
 
 def _load(path: Path) -> Any:
@@ -64,10 +55,8 @@ def _load(path: Path) -> Any:
 def run(config: Path = ConfigArgument) -> None:
     """Run the connector CONFIG describes until SIGTERM or SIGINT."""
     from connectors._runtime import run_connector
-    from exchange._logging import configure_logging
 
-    settings = _settings()
-    configure_logging(settings.log_format, settings.log_level)
+    settings = load_settings(quiet=False)
     connector = _load(config)
     asyncio.run(run_connector(connector, settings))
 
@@ -78,7 +67,7 @@ def check(config: Path = ConfigArgument) -> None:
     from connectors._config import ProviderConfig
 
     connector = _load(config)
-    settings = _settings()
+    settings = load_settings()
     if isinstance(connector.config, ProviderConfig):
         _check_services(config, connector.config, settings)
     try:
@@ -155,7 +144,7 @@ def new(
     """Write a working connector skeleton (config, mapping, README, tests) into PATH."""
     from connectors._scaffold import scaffold
 
-    written = scaffold(name, path, force=force, settings=_settings())
+    written = scaffold(name, path, force=force, settings=load_settings())
     for file in written:
         typer.echo(f"wrote {file}")
     typer.echo(f"next: cd {path} && python -m pytest  (see {path / 'README.md'})")

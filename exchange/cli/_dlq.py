@@ -16,7 +16,6 @@ import json
 from datetime import UTC, datetime
 
 import typer
-from pydantic import ValidationError
 
 from exchange._codec import Codec, SchemaStore
 from exchange._dlq import (
@@ -31,6 +30,7 @@ from exchange._dlq_sources import unverified
 from exchange._errors import ConfigError, SchemaError
 from exchange._settings import ExchangeSettings
 from exchange._topology import Topics
+from exchange.cli._common import load_settings
 
 app = typer.Typer(
     name="dlq",
@@ -45,15 +45,6 @@ OffsetOption = typer.Option(
 )
 #: Previews decode records of any size the broker let through.
 _PREVIEW_MAX_BYTES = 64 * 1024 * 1024
-
-
-def _settings() -> ExchangeSettings:
-    try:
-        return ExchangeSettings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = "_".join(str(part) for part in first["loc"]).upper()
-        raise ConfigError(f"EXCHANGE_{field}: {first['msg']}") from exc
 
 
 def _codec(settings: ExchangeSettings) -> Codec | None:
@@ -72,7 +63,7 @@ def show(
     as_json: bool = JsonOption,
 ) -> None:
     """List dead letters, newest last: id, when, reason, source, size, key, preview."""
-    settings = _settings()
+    settings = load_settings()
     listing = asyncio.run(read_dlq(settings, DlqListing(reason=reason, limit=limit)))
     entries, codec = listing.entries(), _codec(settings)
     if as_json:
@@ -132,7 +123,7 @@ def replay_command(  # keyword-only: typer passes options by name
         ids = [parse_entry_id(text) for text in offset or ()]
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
-    settings = _settings()
+    settings = load_settings()
     chosen = _verified(settings, _chosen(settings, ids, reason, again=again), unverified)
     if not chosen:
         typer.echo('{"replayed": []}' if as_json else "nothing to replay")

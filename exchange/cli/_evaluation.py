@@ -13,25 +13,14 @@ import os
 import sys
 
 import typer
-from pydantic import ValidationError
 
-from exchange._errors import ConfigError
-from exchange._settings import ExchangeSettings
+from exchange.cli._common import load_settings
 
 app = typer.Typer(
     name="evaluation",
     help="Run the evaluation processor (compliance figures from the audit trail).",
     no_args_is_help=True,
 )
-
-
-def _settings() -> ExchangeSettings:
-    try:
-        return ExchangeSettings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = "_".join(str(part) for part in first["loc"]).upper()
-        raise ConfigError(f"EXCHANGE_{field}: {first['msg']}") from exc
 
 
 @app.command()
@@ -54,10 +43,8 @@ def run(  # a command with many options: the CLI is where they belong
     """Run the evaluation processor until SIGTERM or SIGINT."""
     from agents.evaluation import EXIT_STOP_TIMEOUT, EvaluationOptions
     from agents.evaluation import run as run_evaluation
-    from exchange._logging import configure_logging
 
-    settings = _settings()
-    configure_logging(settings.log_format, settings.log_level)
+    settings = load_settings(quiet=False)
     options = EvaluationOptions(
         web_port=None if no_web else web_port,
         web_host=web_host,

@@ -13,12 +13,11 @@ import time
 from typing import TYPE_CHECKING, Literal
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from exchange._errors import ConfigError
-from exchange._settings import ExchangeSettings
+from exchange.cli._common import load_settings
 
 if TYPE_CHECKING:
     from exchange._compliance_report import ReportRow
@@ -26,15 +25,6 @@ if TYPE_CHECKING:
 app = typer.Typer(
     name="report", help="Reports for operators and the council.", no_args_is_help=True
 )
-
-
-def _settings() -> ExchangeSettings:
-    try:
-        return ExchangeSettings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = "_".join(str(part) for part in first["loc"]).upper()
-        raise ConfigError(f"EXCHANGE_{field}: {first['msg']}") from exc
 
 
 def _fmt(value: float | None, suffix: str = "") -> str:
@@ -68,7 +58,7 @@ def compliance(  # a command with many options: the CLI is where they belong
     if by not in ("total", "day", "hour"):
         raise ConfigError(f"--by must be total, day or hour, not {by!r}")
     breakdown: Literal["total", "day", "hour"] = by  # type: ignore[assignment]  # checked above
-    settings = _settings()
+    settings = load_settings()
     now_ms = round(time.time() * 1000)
     try:
         since_ms, until_ms = align(

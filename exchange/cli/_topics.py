@@ -14,15 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from pydantic import ValidationError
 
 from exchange._acls import Principals, catalog_acls, render_commands, to_json
 from exchange._admin import TopicAdmin, apply_plan, read_plan, settle
-from exchange._errors import ConfigError
 from exchange._settings import ExchangeSettings
 from exchange._topology import Topics, TopicSpec, TopologyConfig, desired_topics
 from exchange._topology_plan import Plan, plan_topology
 from exchange.cli._catalog import load_or_exit
+from exchange.cli._common import load_settings
 
 app = typer.Typer(
     name="topics",
@@ -38,15 +37,6 @@ SchemasOption = typer.Option(
 )
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
 _DEFAULT_PRINCIPALS = Principals()
-
-
-def _settings() -> ExchangeSettings:
-    try:
-        return ExchangeSettings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = "_".join(str(part) for part in first["loc"]).upper()
-        raise ConfigError(f"EXCHANGE_{field}: {first['msg']}") from exc
 
 
 def _desired(
@@ -68,7 +58,7 @@ def plan(
     as_json: bool = JsonOption,
 ) -> None:
     """Show what `apply` would change, changing nothing."""
-    settings = _settings()
+    settings = load_settings()
     desired = _desired(settings, catalog, schemas, as_json=as_json)
     found = asyncio.run(_read(settings, desired))
     if as_json:
@@ -93,7 +83,7 @@ def apply(
     as_json: bool = JsonOption,
 ) -> None:
     """Create and update the topics so they match the catalog; print each change."""
-    settings = _settings()
+    settings = load_settings()
     desired = _desired(settings, catalog, schemas, as_json=as_json)
     todo, remaining = asyncio.run(_apply(settings, desired, allow_repartition=yes))
     if as_json:
@@ -139,7 +129,7 @@ def list_topics(
     as_json: bool = JsonOption,
 ) -> None:
     """List the bus's topics on the cluster, and whether each matches the catalog."""
-    settings = _settings()
+    settings = load_settings()
     desired = _desired(settings, catalog, schemas, as_json=as_json)
     rows = asyncio.run(_rows(settings, desired))
     if as_json:
@@ -214,7 +204,7 @@ def acls(  # keyword-only: typer passes options by name
     as_json: bool = JsonOption,
 ) -> None:
     """Print the Kafka ACLs the catalog implies, as kafka-acls.sh commands or JSON."""
-    settings = _settings()
+    settings = load_settings()
     loaded = load_or_exit(
         catalog or settings.catalog_path, schemas or settings.schemas_path, as_json=as_json
     )
