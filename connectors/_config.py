@@ -29,16 +29,17 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from exchange._errors import ConnectorConfigError
 
 __all__ = [
     "CircuitSettings",
     "ConnectorConfig",
+    "DatabaseUrl",
     "HealthSettings",
     "ProviderConfig",
     "RequesterConfig",
@@ -55,6 +56,21 @@ _AGENCY = r"^[A-Z][A-Z0-9-]*$"
 _SUBSYSTEM = r"^[a-z][a-z0-9-]*$"
 _SERVICE_ID = r"^[a-z0-9-]+(\.[a-z0-9-]+)*\.v[0-9]+$"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _sqlalchemy_url(value: SecretStr) -> SecretStr:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(value.get_secret_value())
+    except ArgumentError:  # its message quotes the URL, password included: not passed on
+        raise ValueError("not a SQLAlchemy URL (dialect+driver://user@host/db)") from None
+    return value
+
+
+#: A database URL (the sql and outbox connectors): a secret that must parse as a SQLAlchemy URL.
+DatabaseUrl = Annotated[SecretStr, AfterValidator(_sqlalchemy_url)]
 
 
 class _Model(BaseModel):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field
 
-from connectors._config import RequesterConfig
+from connectors._config import DatabaseUrl, RequesterConfig
 
 __all__ = ["OutboxConfig"]
 
@@ -19,7 +19,7 @@ class OutboxConfig(RequesterConfig):
     """A requester connector reading an outbox table and writing a result table."""
 
     kind: Literal["outbox"] = "outbox"
-    url: SecretStr = Field(
+    url: DatabaseUrl = Field(
         description="SQLAlchemy URL with an asyncio driver: postgresql+asyncpg://user:pw@host/db "
         "(sqlite+aiosqlite:// also works, without LISTEN); a secret, use ${ENV}."
     )
@@ -48,15 +48,3 @@ class OutboxConfig(RequesterConfig):
     )
     timeout: float = Field(default=5.0, gt=0, description="Per statement, connecting included.")
     pool_size: int = Field(default=5, ge=2, le=100, description="Connections kept open.")
-
-    @field_validator("url")
-    @classmethod
-    def _parses(cls, value: SecretStr) -> SecretStr:
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
-
-        try:
-            make_url(value.get_secret_value())
-        except ArgumentError:
-            raise ValueError("not a SQLAlchemy URL (dialect+driver://user@host/db)") from None
-        return value

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field
 
-from connectors._config import ProviderConfig, ServiceBinding
+from connectors._config import DatabaseUrl, ProviderConfig, ServiceBinding
 
 __all__ = ["SqlBinding", "SqlConfig"]
 
@@ -43,7 +43,7 @@ class SqlConfig(ProviderConfig):
     """A provider connector answering from a relational database (SQLAlchemy async)."""
 
     kind: Literal["sql"] = "sql"
-    url: SecretStr = Field(
+    url: DatabaseUrl = Field(
         description="SQLAlchemy URL with an asyncio driver: postgresql+asyncpg://user:pw@host/db, "
         "sqlite+aiosqlite:///file.db, mysql+aiomysql://… (a secret: it may hold a password; "
         "use ${ENV} to keep it out of the file)."
@@ -59,15 +59,3 @@ class SqlConfig(ProviderConfig):
     )
     check_query: str = Field(default="SELECT 1", description="What check() runs.")
     services: tuple[SqlBinding, ...] = Field(min_length=1)
-
-    @field_validator("url")
-    @classmethod
-    def _parses(cls, value: SecretStr) -> SecretStr:
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
-
-        try:
-            make_url(value.get_secret_value())
-        except ArgumentError:
-            raise ValueError("not a SQLAlchemy URL (dialect+driver://user@host/db)") from None
-        return value
