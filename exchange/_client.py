@@ -48,7 +48,7 @@ from exchange._envelopes import EncodedInquiry, OutcomeDecoder, RequestEncoder, 
 from exchange._errors import BrokerError, CodecError
 from exchange._kafka import kafka_options
 from exchange._metrics import ClientMetrics
-from exchange._outcome import InquirySpec, Outcome
+from exchange._outcome import InquirySpec, Outcome, OutcomeKind
 from exchange._replies import InFlight
 from exchange._settings import ExchangeSettings
 from exchange._topology import Topics
@@ -101,6 +101,7 @@ class ExchangeClient:
         self._encoder = RequestEncoder(catalog, codec, agency, subsystem, reply_to=self.reply_to)
         self._decoder = OutcomeDecoder(catalog, codec)
         self._metrics = ClientMetrics(registry if registry is not None else CollectorRegistry())
+        self._children: dict[tuple[str, str, OutcomeKind], tuple[Any, Any]] = {}
         self._linger = linger
         topics = Topics.for_settings(settings)
         self._out_topic = topics.out(agency)
@@ -165,7 +166,7 @@ class ExchangeClient:
             group_id=self._group,
             enable_auto_commit=False,
             isolation_level="read_committed",
-            fetch_max_wait_ms=100,
+            fetch_max_wait_ms=round(self._settings.fetch_max_wait * 1000),
         )
         try:
             await self._producer.start()
@@ -351,10 +352,17 @@ class ExchangeClient:
             self._count(future.result())
 
     def _count(self, outcome: Outcome) -> None:
-        kind = outcome.kind.value
-        self._metrics.inquiries.labels(outcome.provider, outcome.service, kind).inc()
+        key = (outcome.provider, outcome.service, outcome.kind)
+        children = self._children.get(key)
+        if children is None:  # labels() takes a lock and builds a key: once per label set
+            kind = outcome.kind.value
+            children = self._children[key] = (
+                self._metrics.inquiries.labels(outcome.provider, outcome.service, kind),
+                self._metrics.latency.labels(outcome.service, kind),
+            )
+        children[0].inc()
         if outcome.elapsed is not None:
-            self._metrics.latency.labels(outcome.service, kind).observe(outcome.elapsed)
+            children[1].observe(outcome.elapsed)
 
     async def _produce(self, item: EncodedInquiry) -> None:
         from aiokafka.errors import KafkaError

@@ -109,6 +109,8 @@ class Provider:
         registry = registry if registry is not None else CollectorRegistry()
         self._metrics = ProviderMetrics(registry)
         self._dlq_metrics = DlqMetrics(registry)
+        self._handled: dict[tuple[str, AnswerStatus, bool], Any] = {}
+        self._timers: dict[str, Any] = {}
         self._seen = SeenInquiries(seen_capacity)
         self._tracker: OffsetTracker[Any] = OffsetTracker()
         self._slots = asyncio.Semaphore(concurrency)
@@ -136,6 +138,7 @@ class Provider:
 
         def register(handler: H) -> H:
             self._handlers[service] = handler
+            self._handled.clear()  # a service counted as unknown so far now has its label
             return handler
 
         return register
@@ -180,6 +183,7 @@ class Provider:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
+            fetch_max_wait_ms=round(self._settings.fetch_max_wait * 1000),
         )
         try:
             await ensure_desk_topic(self._settings, self.agency)
@@ -352,13 +356,13 @@ class Provider:
         schemas = self._services.find(request.service_id)
         if handler is None or schemas is None:
             message = f"{self.agency} has no handler for {request.service_id}"
-            await self._respond(request, Answer.error("NO_HANDLER", message))
+            await self._respond(request, Answer.error("NO_HANDLER", message), record)
             return
         try:
             payload = self._codec.decode(request.envelope["payload"], reader=schemas.request)
         except CodecError as exc:
             await self._dead_letter(record, exc)
-            await self._respond(request, Answer.error("INVALID_REQUEST", exc.reason))
+            await self._respond(request, Answer.error("INVALID_REQUEST", exc.reason), record)
             return
         answer = await self._call(handler, request.inquiry(payload), record)
         if answer is None:
@@ -368,7 +372,7 @@ class Provider:
             await self.desk.put(self._producer, key, record.value, record.headers or ())
             self._count(request.service_id, answer.status, manual=True)
             return
-        await self._respond(request, answer)
+        await self._respond(request, answer, record)
 
     async def _call(self, handler: Handler, inquiry: Inquiry, record: Any) -> Answer | None:
         """The handler's answer; an error answer if it raised; None once past the deadline."""
@@ -398,14 +402,12 @@ class Provider:
                 return Answer.error(exc.code, exc.message[:200], retriable=exc.retriable)
             return Answer.error("HANDLER_ERROR", type(exc).__name__)
         finally:
-            self._metrics.handler_seconds.labels(inquiry.service).observe(
-                time.monotonic() - started
-            )
+            self._handler_seconds(inquiry.service).observe(time.monotonic() - started)
         if not isinstance(answer, Answer):
             return Answer.error("HANDLER_ERROR", f"handler returned {type(answer).__name__}")
         return answer
 
-    async def _respond(self, request: ReceivedRequest, answer: Answer) -> None:
+    async def _respond(self, request: ReceivedRequest, answer: Answer, record: Any) -> None:
         try:
             value, headers = self._encode(request, answer)
         except CodecError as exc:
@@ -418,17 +420,30 @@ class Provider:
             value, headers = self._encode(request, Answer.error("INVALID_RESPONSE", exc.reason))
             answer = Answer.error("INVALID_RESPONSE")
         key = str(request.inquiry_id).encode("ascii")
-        await self._send(self._out_topic, value, key, headers)
+        # The partition the request came from: the workers keep the inquiry's state under that
+        # partition number (inquiry topics are co-partitioned), whatever partitioner its
+        # requester used, and no key is hashed here.
+        await self._send(self._out_topic, value, key, headers, partition=record.partition)
         self._count(request.service_id, answer.status, manual=False)
 
     def _encode(self, request: ReceivedRequest, answer: Answer) -> tuple[bytes, Any]:
         return encode_answer(self._codec, self._services, request, answer, manual=False)
 
-    async def _send(self, topic: str, value: bytes | None, key: bytes | None, headers: Any) -> None:
+    async def _send(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None,
+        headers: Any,
+        *,
+        partition: int | None = None,
+    ) -> None:
         from aiokafka.errors import KafkaError
 
         try:
-            delivery = await self._producer.send(topic, value, key=key, headers=headers)
+            delivery = await self._producer.send(
+                topic, value, key=key, headers=headers, partition=partition
+            )
             await delivery
         except KafkaError as exc:
             raise BrokerError(f"cannot write to {topic}: {exc}") from exc
@@ -441,9 +456,20 @@ class Provider:
         self._dlq_metrics.records.labels("provider", why.decode()).inc()
 
     def _count(self, service: str, status: AnswerStatus, *, manual: bool) -> None:
-        label = service if service in self._handlers else UNKNOWN_LABEL
-        mode = "manual" if manual else "automatic"
-        self._metrics.handled.labels(self.agency, label, status.value, mode).inc()
+        # labels() takes a lock and builds a key on every call: resolve each label set once.
+        child = self._handled.get((service, status, manual))
+        if child is None:
+            label = service if service in self._handlers else UNKNOWN_LABEL
+            mode = "manual" if manual else "automatic"
+            child = self._metrics.handled.labels(self.agency, label, status.value, mode)
+            self._handled[(service, status, manual)] = child
+        child.inc()
+
+    def _handler_seconds(self, service: str) -> Any:
+        child = self._timers.get(service)
+        if child is None:
+            child = self._timers[service] = self._metrics.handler_seconds.labels(service)
+        return child
 
 
 def _log_handler_error(inquiry: Inquiry, exc: Exception) -> None:

@@ -34,6 +34,13 @@ class ExchangeSettings(BaseSettings):
     sasl_password: SecretStr | None = None
     ssl_cafile: Path | None = None
     request_timeout: float = Field(default=30.0, gt=0, description="Kafka request timeout, s.")
+    fetch_max_wait: float = Field(
+        default=0.1,
+        gt=0,
+        le=10,
+        description="Longest a consumer's fetch waits at the broker for new records, s "
+        "(the client SDK's reply reader and the provider SDK's intake).",
+    )
 
     # --- Topology -----------------------------------------------------------------------------
     topic_prefix: str = Field(default="exchange", pattern=r"^[A-Za-z0-9._-]+$")

@@ -31,6 +31,8 @@ class LoadPlan:
     ready_timeout_s: float = 90.0
     #: Pause between phases so one phase's tail does not bleed into the next.
     settle_s: float = 0.5
+    #: Inquiries left pending for the memory measurement of scenarios that make one.
+    pending: int = 100_000
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON values."""
@@ -57,6 +59,7 @@ SMOKE_PLAN = LoadPlan(
     drain_s=5.0,
     ready_timeout_s=60.0,
     settle_s=0.1,
+    pending=200,
 )
 
 

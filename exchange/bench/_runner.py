@@ -211,7 +211,7 @@ async def run_scenario(
     extra = getattr(scenario, "extra_measurements", None)
     if extra is not None:
         progress(f"{name}: extra measurements")
-        result["extra"] = await extra(replace(env, run_id=f"{run_id}-extra"))
+        result["extra"] = await extra(replace(env, run_id=f"{run_id}-extra"), config.plan)
     return result
 
 

@@ -113,6 +113,9 @@ def bench(  # a command with many options: the CLI is where they belong
         bool, typer.Option(help="Start a throwaway local broker even if one is running.")
     ] = False,
     plot: Annotated[bool, typer.Option(help="Write the PNG latency plot.")] = True,
+    pending: Annotated[
+        int, typer.Option(help="Inquiries pending for the worker memory figure (0: skip it).")
+    ] = 100_000,
 ) -> None:
     """Measure each scenario: saturation throughput, latency at offered loads, CPU and RSS."""
     from exchange.bench._plan import SMOKE_PLAN, LoadPlan, parse_loads
@@ -130,6 +133,7 @@ def bench(  # a command with many options: the CLI is where they belong
                 saturation_s=saturation,
                 warmup_s=warmup,
                 concurrency=concurrency,
+                pending=pending,
             )
         )
     except ValueError as exc:

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.integration
 
 
 def test_smoke_run_writes_results_for_every_scenario(kafka_bootstrap: str, tmp_path: Path) -> None:
-    """Every available scenario answers; the JSON, its timestamped copy and the plot appear."""
+    """Every available scenario answers, the bus with its pending-memory figure; the JSON, its
+    timestamped copy and the plot appear."""
     result = CliRunner().invoke(
         app, ["bench", "--smoke", "--bootstrap", kafka_bootstrap, "--out-dir", str(tmp_path)]
     )
@@ -35,5 +36,12 @@ def test_smoke_run_writes_results_for_every_scenario(kafka_bootstrap: str, tmp_p
     assert {"cores", "memory_gb", "python", "kafka_version"} <= set(doc["machine"])
     assert "ratio_bus_to_relay" in doc
     assert "pending_100k_rss_mb" in doc
+    if "bus" in doc["scenarios"]:
+        bus = doc["scenarios"]["bus"]
+        assert "worker" in bus["processes"]
+        assert doc["ratio_bus_to_relay"] > 0
+        pending = bus["extra"]["pending"]
+        assert pending["count"] == SMOKE_PLAN.pending, pending
+        assert pending["rss_mb"] >= pending["idle_rss_mb"] > 0
     assert len(list(tmp_path.glob("*.json"))) == 2
     assert (tmp_path / "latest.png").is_file()
