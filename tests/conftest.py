@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
+import structlog
 from hypothesis import settings as hypothesis_settings
 
 from exchange import ExchangeSettings
@@ -52,6 +53,19 @@ class CreateTopics(Protocol):
     def __call__(
         self, *names: str, partitions: int = 1, config: dict[str, str] | None = None
     ) -> Awaitable[list[str]]: ...
+
+
+@pytest.fixture(autouse=True)
+def _structlog_config_restored() -> Iterator[None]:
+    """Each test starts with the structlog configuration the one before it started with.
+
+    A command run in-process (typer's CliRunner) configures logging onto its own stderr, which
+    the runner closes afterwards; left in place, that configuration makes every later log call
+    in the session raise "I/O operation on closed file".
+    """
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 @pytest.fixture(scope="session")
