@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import typer
-from pydantic import ValidationError
 
-from exchange._errors import ConfigError
-from exchange._settings import ExchangeSettings
+from exchange.cli._common import load_settings
 
 ProcessesOption = typer.Option(
     1, "--processes", min=1, help="Engine processes in this worker, one consumer group."
@@ -40,19 +37,7 @@ def worker(
     """Run the stream workers until SIGTERM or Ctrl-C."""
     from agents._worker import WorkerOptions, run_worker  # the engine only when asked for
 
-    overrides: dict[str, Any] = {
-        "metrics_port": metrics_port,
-        "state_dir": state_dir,
-        "catalog_path": catalog,
-    }
-    settings = _settings({k: v for k, v in overrides.items() if v is not None})
+    settings = load_settings(
+        quiet=False, metrics_port=metrics_port, state_dir=state_dir, catalog_path=catalog
+    )
     sys.exit(run_worker(settings, WorkerOptions(processes=processes)))
-
-
-def _settings(overrides: dict[str, Any]) -> ExchangeSettings:
-    try:
-        return ExchangeSettings(**overrides)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = "_".join(str(part) for part in first["loc"]).upper()
-        raise ConfigError(f"EXCHANGE_{field}: {first['msg']}") from exc
