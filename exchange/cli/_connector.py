@@ -2,7 +2,8 @@
 
 ``run CONFIG.yaml`` runs a connector until SIGTERM/SIGINT (graceful: drain, commit, close).
 ``check CONFIG.yaml`` validates the file (one line per problem, with its field path), checks
-the services it binds against the catalog, and calls the connector's ``check()`` once.
+the services it binds against the catalog, calls the connector's ``bind(catalog)`` as ``run``
+does (``--catalog DIR`` instead of ``EXCHANGE_CATALOG_PATH``) and its ``check()`` once.
 ``list`` shows the built-in kinds, ``schema KIND`` prints a kind's config JSON Schema, and
 ``new NAME --path DIR`` writes a working connector skeleton (see ``docs/connectors.md``).
 """
@@ -18,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from exchange._catalog_model import Catalog
 from exchange._errors import ConnectorConfigError, ExchangeError
 from exchange._settings import ExchangeSettings
 from exchange.cli._common import load_settings
@@ -32,6 +34,9 @@ ConfigArgument = typer.Argument(..., help="The connector's YAML config file.", s
 NameArgument = typer.Argument(..., help="The connector's name (letters, digits, '_' or '-').")
 PathOption = typer.Option(..., "--path", help="Folder to write the skeleton into.")
 ForceOption = typer.Option(False, "--force", help="Write into a folder that is not empty.")
+CatalogOption = typer.Option(
+    None, "--catalog", help="Catalog folder (default EXCHANGE_CATALOG_PATH)."
+)
 
 
 def _load(path: Path) -> Any:
@@ -62,14 +67,10 @@ def run(config: Path = ConfigArgument) -> None:
 
 
 @app.command()
-def check(config: Path = ConfigArgument) -> None:
-    """Validate CONFIG, its services against the catalog, and reach the legacy system once."""
-    from connectors._config import ProviderConfig
-
+def check(config: Path = ConfigArgument, catalog: Path | None = CatalogOption) -> None:
+    """Validate CONFIG, bind it to the catalog, and reach the legacy system once."""
     connector = _load(config)
-    settings = load_settings()
-    if isinstance(connector.config, ProviderConfig):
-        _check_services(config, connector.config, settings)
+    _bind(config, connector, load_settings(catalog_path=catalog))
     try:
         asyncio.run(_reach(connector))
     except ExchangeError as exc:
@@ -84,10 +85,36 @@ def check(config: Path = ConfigArgument) -> None:
     )
 
 
-def _check_services(path: Path, config: Any, settings: ExchangeSettings) -> None:
+def _bind(path: Path, connector: Any, settings: ExchangeSettings) -> None:
+    """Check the bound services and call ``bind(catalog)`` as ``run`` does, so what it refuses
+    (an sql parameter that is no request field, a filedrop service not in the catalog) shows
+    here: one line per problem, then exit 1."""
+    from connectors._config import ProviderConfig
     from exchange._catalog import load_catalog
 
     catalog = load_catalog(settings.catalog_path, settings.schemas_path)
+    problems = []
+    if isinstance(connector.config, ProviderConfig):
+        problems = _service_problems(connector.config, catalog)
+    try:
+        connector.bind(catalog)
+    except ConnectorConfigError as exc:
+        # bind() may find what the services check found already: one line per field path.
+        seen = {_field(problem) for problem in problems}
+        problems += [p for p in exc.problems or [exc.message] if _field(p) not in seen]
+    for problem in problems:
+        typer.echo(f"{path}: {problem}", err=True)
+    if problems:
+        typer.echo(f"{path}: {len(problems)} problem(s)", err=True)
+        raise typer.Exit(1)
+
+
+def _field(problem: str) -> str:
+    """``services[0].query`` of ``services[0].query: :x is not a request field``."""
+    return problem.split(": ", 1)[0]
+
+
+def _service_problems(config: Any, catalog: Catalog) -> list[str]:
     problems = []
     for index, binding in enumerate(config.services):
         found = catalog.service(binding.service)
@@ -98,10 +125,7 @@ def _check_services(path: Path, config: Any, settings: ExchangeSettings) -> None
                 f"services[{index}].service: {binding.service} is provided by "
                 f"{found.provider}, not {config.agency}"
             )
-    for problem in problems:
-        typer.echo(f"{path}: {problem}", err=True)
-    if problems:
-        raise typer.Exit(1)
+    return problems
 
 
 async def _reach(connector: Any) -> None:
