@@ -15,7 +15,8 @@ agency A may write ``<prefix>.out.A`` and only A may read ``<prefix>.in.A`` and
   Kafka 3.0, WRITE on a topic also allows idempotent producing (KIP-679).
 - **workers** (stream workers and evaluation processor): READ on every ``out`` topic, WRITE on
   every ``in`` and ``replies`` topic (prefixed bindings, so a new agency needs no new worker
-  ACL), READ+WRITE on ``audit``, ``state`` and ``compliance``, WRITE on ``dlq``, their
+  ACL), READ+WRITE on ``audit``, ``state`` and ``compliance``, READ on ``catalog`` (the live
+  catalog; the operator publishes it), WRITE on ``dlq``, their
   consumer group and transactional ids ``<prefix>.workers*``, and the evaluation app's group
   and its own changelog topics ``<prefix>.evaluation*``.
 - **operator** (``exchange topics apply``, ``exchange dlq``): everything under ``<prefix>.``
@@ -158,6 +159,7 @@ def worker_acls(topics: Topics, principal: str) -> list[AclBinding]:
         *_grant(principal, _TOPIC, topics.audit, _LIT, _R, _W, _D),
         *_grant(principal, _TOPIC, topics.state, _LIT, _R, _W, _D),
         *_grant(principal, _TOPIC, topics.compliance, _LIT, _R, _W, _D),
+        *_grant(principal, _TOPIC, topics.catalog, _LIT, _R, _D),
         *_grant(principal, _TOPIC, topics.dlq, _LIT, _W, _D),
         *_grant(principal, _GROUP, topics.worker_group, _PRE, _R),
         *_grant(principal, _TXN, topics.worker_group, _PRE, _W, _D),

@@ -11,6 +11,7 @@ place::
     <prefix>.dlq                records no component could decode or process
     <prefix>.state              the stream workers' per-inquiry state (compacted changelog)
     <prefix>.compliance         the evaluation processor's windowed figures (compacted)
+    <prefix>.catalog            the live catalog: the latest published snapshot (compacted)
 
 :func:`desired_topics` turns a catalog and a :class:`TopologyConfig` into one
 :class:`TopicSpec` per topic; :mod:`exchange._topology_plan` compares them with the cluster.
@@ -28,6 +29,7 @@ from exchange._catalog_model import Catalog
 from exchange._settings import ExchangeSettings
 
 __all__ = [
+    "CATALOG_CONFIG",
     "COMPLIANCE_CONFIG",
     "DESK_CONFIG",
     "STATE_CONFIG",
@@ -53,6 +55,7 @@ class TopicKind(enum.StrEnum):
     DLQ = "dlq"
     STATE = "state"
     COMPLIANCE = "compliance"
+    CATALOG = "catalog"
 
     @property
     def per_agency(self) -> bool:
@@ -134,6 +137,11 @@ class Topics:
         return f"{self.prefix}.compliance"
 
     @property
+    def catalog(self) -> str:
+        """``<prefix>.catalog``: the live catalog (exchange._catalog_topic)."""
+        return f"{self.prefix}.catalog"
+
+    @property
     def out_pattern(self) -> str:
         """A regex matching every ``out`` topic, for a consumer subscribing by pattern."""
         return rf"^{re.escape(self.prefix)}\.out\.{_AGENCY}$"
@@ -191,6 +199,12 @@ COMPLIANCE_CONFIG: Mapping[str, str] = MappingProxyType(
     {"cleanup.policy": "compact", "min.compaction.lag.ms": "3600000"}
 )
 
+#: The live catalog (exchange._catalog_topic): one key, the latest snapshot. Snapshots of a
+#: national catalog (2,000 services with their schemas) run to megabytes: room for 16 MiB.
+CATALOG_CONFIG: Mapping[str, str] = MappingProxyType(
+    {"cleanup.policy": "compact", "max.message.bytes": str(16 * 1024 * 1024)}
+)
+
 
 def min_insync_replicas(replication_factor: int) -> int:
     """Acknowledged writes survive one broker loss and writes go on with one broker down."""
@@ -243,15 +257,22 @@ def desired_topics(catalog: Catalog, config: TopologyConfig) -> list[TopicSpec]:
         if agency.code in providers:
             kinds.append(TopicKind.DESK)
         specs.extend(_spec(config, kind, agency.code) for kind in kinds)
-    bus_wide = (TopicKind.AUDIT, TopicKind.DLQ, TopicKind.STATE, TopicKind.COMPLIANCE)
+    bus_wide = (
+        TopicKind.AUDIT,
+        TopicKind.DLQ,
+        TopicKind.STATE,
+        TopicKind.COMPLIANCE,
+        TopicKind.CATALOG,
+    )
     specs.extend(_spec(config, kind) for kind in bus_wide)
     return specs
 
 
 def _spec(config: TopologyConfig, kind: TopicKind, agency: str | None = None) -> TopicSpec:
     # One partition for the compliance figures: one total order, so a flush's partials come
-    # before its coverage records (exchange._compliance_topic).
-    partitions = 1 if kind is TopicKind.COMPLIANCE else config.partitions
+    # before its coverage records (exchange._compliance_topic); one for the catalog's one key.
+    single = kind in (TopicKind.COMPLIANCE, TopicKind.CATALOG)
+    partitions = 1 if single else config.partitions
     return TopicSpec(
         name=Topics(config.prefix).of(kind, agency),
         kind=kind,
@@ -270,6 +291,7 @@ def _kind_configs(kind: TopicKind, config: TopologyConfig) -> Mapping[str, str]:
         TopicKind.STATE: STATE_CONFIG,
         TopicKind.DESK: DESK_CONFIG,
         TopicKind.COMPLIANCE: COMPLIANCE_CONFIG,
+        TopicKind.CATALOG: CATALOG_CONFIG,
     }
     if kind in compacted:
         return compacted[kind]

@@ -95,39 +95,42 @@ def test_out_pattern_matches_every_out_topic_and_nothing_else() -> None:
     assert not pattern.match("a.b.out.TAX.extra")
 
 
-def test_demo_catalog_implies_three_topics_per_agency_a_desk_per_provider_and_four_more(
+def test_demo_catalog_implies_three_topics_per_agency_a_desk_per_provider_and_five_more(
     demo: Catalog,
 ) -> None:
-    """Every agency gets out/in/replies, providers a desk, the bus audit/dlq/state/compliance."""
+    """Every agency gets out/in/replies, providers a desk, the bus audit/dlq/state/compliance
+    and catalog."""
     specs = desired_topics(demo, TopologyConfig("x"))
     names = [spec.name for spec in specs]
     for agency in DEMO_AGENCIES:
         for kind in ("out", "in", "replies"):
             assert f"x.{kind}.{agency}" in names
         assert (f"x.desk.{agency}" in names) == (agency not in NOT_PROVIDERS)
-    assert names[-4:] == ["x.audit", "x.dlq", "x.state", "x.compliance"]
-    assert len(names) == len(set(names)) == 3 * 7 + 6 + 4
+    assert names[-5:] == ["x.audit", "x.dlq", "x.state", "x.compliance", "x.catalog"]
+    assert len(names) == len(set(names)) == 3 * 7 + 6 + 5
 
 
 def test_partitions_and_replication_come_from_the_config(demo: Catalog) -> None:
-    """Every topic has the configured partitions, except the one-partition compliance topic."""
+    """Every topic has the configured partitions, except the one-partition compliance and
+    catalog topics."""
     specs = desired_topics(demo, TopologyConfig("x", partitions=12, replication_factor=3))
-    assert {s.partitions for s in specs if s.kind is not TopicKind.COMPLIANCE} == {12}
-    assert [s.partitions for s in specs if s.kind is TopicKind.COMPLIANCE] == [1]
+    single = (TopicKind.COMPLIANCE, TopicKind.CATALOG)
+    assert {s.partitions for s in specs if s.kind not in single} == {12}
+    assert [s.partitions for s in specs if s.kind in single] == [1, 1]
     assert {s.replication_factor for s in specs} == {3}
     assert {s.configs["min.insync.replicas"] for s in specs} == {"2"}
 
 
 def test_retention_and_cleanup_per_kind(demo: Catalog) -> None:
     """Inquiry topics delete after the topic retention, audit and dlq after their own,
-    state/desk/compliance are compacted."""
+    state/desk/compliance/catalog are compacted."""
     config = TopologyConfig("x", retention_ms=1000, audit_retention_ms=-1, dlq_retention_ms=5000)
     by_name = {spec.name: spec.configs for spec in desired_topics(demo, config)}
     assert by_name["x.out.TAX"]["retention.ms"] == "1000"
     assert by_name["x.replies.TAX"]["cleanup.policy"] == "delete"
     assert by_name["x.audit"]["retention.ms"] == "-1"
     assert by_name["x.dlq"]["retention.ms"] == "5000"
-    for name in ("x.state", "x.desk.TAX", "x.compliance"):
+    for name in ("x.state", "x.desk.TAX", "x.compliance", "x.catalog"):
         assert by_name[name]["cleanup.policy"] == "compact"
         assert "retention.ms" not in by_name[name]
 
