@@ -8,8 +8,14 @@ For each record read from ``<prefix>.out.<AGENCY>`` (the topic names its only wr
       response ─▶ Router.response_event ─▶ Correlator.respond
     effects ─▶ Route:       the ORIGINAL bytes and headers to <prefix>.in.<provider>
                Settlement:  an InquiryOutcome to <prefix>.replies.<agency> (exchange-reply-to)
-               AuditEvent:  an AuditRecord to <prefix>.audit
+               AuditEvent:  an AuditRecord to <prefix>.audit, hash-chained per input partition
                StateChange: already in the engine's state table (the correlator writes it)
+
+Audit chain: the records written from input partition p form one hash chain
+(:mod:`exchange._audit_chain`, header ``exchange-audit-chain`` = p). Its head lives in p's
+state under :data:`AUDIT_HEAD_KEY`, written to the changelog in the batch's transaction, so an
+aborted transaction rolls the head back with the audit records it chained, and the next owner
+of p after a rebalance or restart goes on from the last committed record.
 
 A record whose processing raises anything else (a defect, or input nobody foresaw) is
 dead-lettered with reason ``processing-error`` and its state change undone, so one bad record
@@ -43,6 +49,7 @@ from agents._bus_codec import EnvelopeIO
 from agents._bus_metrics import BusMetrics
 from agents._engine import InputRecord, OutputRecord
 from agents._state_store import PartitionState
+from exchange._audit_chain import CHAIN_HEADER, GENESIS, seal
 from exchange._catalog_model import Catalog
 from exchange._codec import Codec
 from exchange._correlation import DEFAULT_RETENTION_MS, Correlator
@@ -62,7 +69,7 @@ from exchange._events import (
 from exchange._metrics import WorkerMetrics
 from exchange._models import RejectReason
 from exchange._routing import Router
-from exchange._state import InquiryState
+from exchange._state import InquiryState, Phase, Settled
 from exchange._topology import TopicKind, Topics
 from exchange._wire import (
     HEADER_REPLY_TO,
@@ -72,11 +79,13 @@ from exchange._wire import (
     inquiry_headers,
 )
 
-__all__ = ["COMPONENT", "BusProcessor"]
+__all__ = ["AUDIT_HEAD_KEY", "COMPONENT", "BusProcessor"]
 
 #: The component name on the bus's dead letters and metrics.
 COMPONENT: Final = "worker"
 _MISSING: Final[Any] = object()
+#: The state key of the audit chain's head: not a UUID, so no inquiry can take it.
+AUDIT_HEAD_KEY: Final = "\x00audit-head"
 
 log = structlog.get_logger("exchange.worker")
 
@@ -112,6 +121,8 @@ class BusProcessor:
         # Per partition: the last key written and the value written (rollback detection).
         self._last_write: dict[int, tuple[str, Any]] = {}
         self._sources: dict[str, str | None] = {}
+        # Per partition: the audit chain's head while a batch or tick runs (state holds it).
+        self._heads: dict[int, bytes] = {}
 
     def set_topic_partitions(self, topic_partitions: Mapping[str, int]) -> None:
         """The bus's topics that exist, with their partition counts (the worker refreshes
@@ -150,10 +161,12 @@ class BusProcessor:
         correlator = self._correlator(state)
         now_ms = int(self._clock() * 1000)
         out: list[OutputRecord] = []
+        self._heads[state.partition] = head = _chain_head(state)
         for record in records:
             event = self._event_or_dead_letter(record, now_ms, out)
             if event is not None:
                 self._apply(correlator, event, record, state, out)
+        _keep_chain_head(state, head, self._heads[state.partition])
         self._publish_pending()
         return out
 
@@ -162,7 +175,9 @@ class BusProcessor:
         effects = self._correlator(state).tick(now_ms)
         out: list[OutputRecord] = []
         if effects:
+            self._heads[state.partition] = head = _chain_head(state)
             self._emit(effects, None, state.partition, out)
+            _keep_chain_head(state, head, self._heads[state.partition])
             self._publish_pending()
         return out
 
@@ -200,6 +215,8 @@ class BusProcessor:
         """What the record says, decided by the router; a :class:`CodecError` if unusable."""
         name, fields = self._io.read(record.value)
         source = self._source(record.topic)
+        if fields.get("inquiry_id") == AUDIT_HEAD_KEY:  # never the audit chain's state entry
+            raise _UnreadableError("the inquiry id is reserved")
         try:
             if name != INQUIRY_REQUEST:
                 return self._router.response_event(fields, source_agency=source, now_ms=now_ms)
@@ -258,7 +275,7 @@ class BusProcessor:
         """Correlate one event and write its effects, or, if that raises, undo its state
         change and dead-letter the record (an event touches its own inquiry's entry only)."""
         key = event.inquiry_id if isinstance(event, ResponseArrived) else event.inquiry.inquiry_id
-        before = state.get(key, _MISSING)
+        before, head = state.get(key, _MISSING), self._heads[state.partition]
         written: list[OutputRecord] = []
         try:
             self._emit(_correlate(correlator, event), record, state.partition, written)
@@ -269,6 +286,7 @@ class BusProcessor:
                 else:
                     state[key] = before
             self._last_write.pop(state.partition, None)
+            self._heads[state.partition] = head  # its audit records are dropped with it
             correlator.resync()
             out.append(self._dead_letter(record, exc))
             return
@@ -335,8 +353,10 @@ class BusProcessor:
 
     def _audit_record(self, event: AuditEvent, partition: int) -> OutputRecord:
         topic, count = self._audit
-        headers = (*inquiry_headers(RecordType.AUDIT, event.inquiry_id),)
-        value = self._io.audit(event)
+        chain = (CHAIN_HEADER, str(partition).encode())
+        headers = (*inquiry_headers(RecordType.AUDIT, event.inquiry_id), chain)
+        prev = self._heads[partition]
+        value, self._heads[partition] = seal(prev, self._io.audit(event, prev))
         return OutputRecord(topic, event.inquiry_id.encode(), value, headers, partition % count)
 
     def _dead_letter(self, record: InputRecord, exc: Exception) -> OutputRecord:
@@ -395,6 +415,23 @@ def _take_reply_to(fields: dict[str, Any], headers: Sequence[tuple[str, bytes]])
     raw = header_value(headers, HEADER_REPLY_TO)
     if raw is not None:
         fields["reply_to"] = raw.decode("ascii", errors="replace")
+
+
+# The chain head is kept as a settled mark that never expires, so the correlator (which
+# rebuilds its timers from every entry) and the changelog codec need no case for it; the
+# mark's inquiry_id field holds the head hash in hex.
+_NEVER: Final = 2**63 - 1
+
+
+def _chain_head(state: PartitionState[InquiryState]) -> bytes:
+    mark = state.get(AUDIT_HEAD_KEY)
+    return GENESIS if mark is None else bytes.fromhex(mark.inquiry_id)
+
+
+def _keep_chain_head(state: PartitionState[InquiryState], old: bytes, new: bytes) -> None:
+    """Write the head into the state once per batch, when it moved."""
+    if new != old:
+        state[AUDIT_HEAD_KEY] = Settled(new.hex(), Phase.ANSWERED, "", "", "", 0, _NEVER)
 
 
 def _log_settled(settlement: Settlement) -> None:

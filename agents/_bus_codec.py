@@ -118,9 +118,10 @@ class EnvelopeIO:
         """The ``InquiryOutcome`` record of ``settlement``."""
         return _write(self._outcome, outcome_fields(settlement))
 
-    def audit(self, event: AuditEvent) -> bytes:
-        """The ``AuditRecord`` of ``event``."""
-        return _write(self._audit, audit_fields(event))
+    def audit(self, event: AuditEvent, prev_hash: bytes | None = None) -> bytes:
+        """The ``AuditRecord`` of ``event``, linked to ``prev_hash``, its own hash null (see
+        :func:`exchange._audit_chain.seal`)."""
+        return _write(self._audit, audit_fields(event, prev_hash))
 
 
 def _write(schema: tuple[bytes, Any], fields: dict[str, Any]) -> bytes:
@@ -174,7 +175,7 @@ def outcome_fields(s: Settlement) -> dict[str, Any]:
     }
 
 
-def audit_fields(event: AuditEvent) -> dict[str, Any]:
+def audit_fields(event: AuditEvent, prev_hash: bytes | None = None) -> dict[str, Any]:
     """The fields of the ``AuditRecord`` of ``event``: what the bus knew, no payload."""
     fields = _identity(event)
     settlement, response = event.settlement, event.response
@@ -191,7 +192,7 @@ def audit_fields(event: AuditEvent) -> dict[str, Any]:
         recorded_at=event.at_ms,
         latency_ms=None if created is None else event.at_ms - created,
         within_deadline=None,
-        prev_hash=None,
+        prev_hash=prev_hash,
         hash=None,
     )
     if response is not None:
