@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import os
 import signal
@@ -32,6 +31,7 @@ from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from samples import PERSON, VERDICT
 
 from exchange import ExchangeSettings
 from exchange._catalog import load_catalog
@@ -241,21 +241,6 @@ def running_worker(
 
 VERIFY = "nocr.person.verify.v1"
 STANDING = "companies.company.standing.v1"
-PERSON = {
-    "national_id": "0012345678",
-    "birth_date": dt.date(1990, 3, 21),
-    "first_name": "Sara",
-    "last_name": "Ahmadi",
-}
-VERDICT = {
-    "national_id": "0012345678",
-    "national_id_status": "VALID",
-    "birth_date_match": True,
-    "first_name_match": "EXACT",
-    "last_name_match": "SIMILAR",
-    "alive": True,
-    "verified_at": dt.datetime(2026, 1, 2, tzinfo=dt.UTC),
-}
 COMPANY = {"national_company_id": "10101234567", "as_of": None}
 #: The demo payload of each service used by the tests.
 PAYLOADS: dict[str, dict[str, Any]] = {VERIFY: PERSON, STANDING: COMPANY}

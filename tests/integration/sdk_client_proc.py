@@ -1,26 +1,21 @@
 """One requester process for the two-process reply-routing test (run as a script).
 
-``python sdk_client_proc.py BOOTSTRAP PREFIX COUNT`` connects as TAX/registration, sends COUNT
-inquiries a few at a time, and prints one JSON object: its instance id, the ids it sent, the
-outcomes it received (id, kind) and how many outcomes reached it for inquiries it never sent.
+``PYTHONPATH=tests python tests/integration/sdk_client_proc.py BOOTSTRAP PREFIX COUNT`` (tests/
+on the path for ``samples``) connects as TAX/registration, sends COUNT inquiries a few at a
+time, and prints one JSON object: its instance id, the ids it sent, the outcomes it received
+(id, kind) and how many outcomes reached it for inquiries it never sent.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import sys
 
+from samples import PERSON
+
 from exchange import ExchangeClient, ExchangeSettings, InquirySpec
 from exchange._logging import configure_logging
-
-PAYLOAD = {
-    "national_id": "0012345678",
-    "birth_date": dt.date(1990, 3, 21),
-    "first_name": "Sara",
-    "last_name": "Ahmadi",
-}
 
 
 async def main(bootstrap: str, prefix: str, count: int) -> None:
@@ -34,7 +29,7 @@ async def main(bootstrap: str, prefix: str, count: int) -> None:
         outcomes = []
         for start in range(0, count, 10):
             specs = [
-                InquirySpec("nocr.person.verify.v1", PAYLOAD, "tax-registration")
+                InquirySpec("nocr.person.verify.v1", PERSON, "tax-registration")
                 for _ in range(min(10, count - start))
             ]
             outcomes += await client.inquire_many(specs, timeout=30.0)

@@ -8,6 +8,7 @@ import datetime as dt
 import uuid
 
 import pytest
+from samples import PERSON
 from sdk_bus import real_bus
 
 from exchange import Answer, ExchangeClient, ExchangeSettings, Inquiry, InquirySpec, Provider
@@ -16,12 +17,6 @@ from exchange._outcome import OutcomeKind
 pytestmark = pytest.mark.integration
 
 VERIFY = "nocr.person.verify.v1"
-PAYLOAD = {
-    "national_id": "0012345678",
-    "birth_date": dt.date(1990, 3, 21),
-    "first_name": "Sara",
-    "last_name": "Ahmadi",
-}
 VERDICT = {
     "national_id": "0012345678",
     "national_id_status": "VALID",
@@ -39,7 +34,7 @@ async def test_an_outcome_arriving_while_down_is_taken_after_the_restart(
     """Sent, requester stopped, answered meanwhile: the restarted durable reader hands the
     outcome to the resend at once; once acknowledged, a third run does not see it again."""
     async with real_bus(settings, ["TAX", "NOCR"]) as bus:
-        spec = InquirySpec(VERIFY, PAYLOAD, "tax-registration", inquiry_id=uuid.uuid4())
+        spec = InquirySpec(VERIFY, PERSON, "tax-registration", inquiry_id=uuid.uuid4())
         async with ExchangeClient.connect(
             agency="TAX", subsystem="registration", settings=bus, durable="d1"
         ) as first:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from _worker_proc import bus_settings, create_bus_topics
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from samples import PERSON
 from sdk_bus import real_bus
 
 from exchange import (
@@ -37,12 +39,6 @@ ROOT = Path(__file__).resolve().parents[2]
 AGENCIES = ["TAX", "NOCR", "POST"]
 VERIFY = "nocr.person.verify.v1"
 PURPOSE = "tax-registration"
-PAYLOAD = {
-    "national_id": "0012345678",
-    "birth_date": dt.date(1990, 3, 21),
-    "first_name": "Sara",
-    "last_name": "Ahmadi",
-}
 
 
 def verdict(national_id: str) -> dict[str, object]:
@@ -93,7 +89,7 @@ async def test_one_inquiry_is_answered(bus: ExchangeSettings) -> None:
         ExchangeClient.connect(agency="TAX", subsystem="registration", settings=bus) as client,
     ):
         outcome = await client.inquire(
-            VERIFY, PAYLOAD, purpose="tax-registration", timeout=20.0, case_reference="C-1"
+            VERIFY, PERSON, purpose="tax-registration", timeout=20.0, case_reference="C-1"
         )
     assert outcome.kind is OutcomeKind.ANSWERED, outcome
     assert outcome.status == "FOUND"
@@ -134,7 +130,7 @@ async def test_many_inquiries_in_flight_each_get_their_own_outcome(
     outcomes = await asyncio.gather(
         *(
             tax.inquire(
-                VERIFY, {**PAYLOAD, "national_id": i}, purpose="tax-registration", timeout=60
+                VERIFY, {**PERSON, "national_id": i}, purpose="tax-registration", timeout=60
             )
             for i in ids
         )
@@ -172,7 +168,7 @@ async def test_scatter_gather_marks_the_slow_provider_timed_out(
         started = asyncio.get_running_loop().time()
         outcomes = await tax.inquire_many(
             [
-                InquirySpec(VERIFY, PAYLOAD, PURPOSE),
+                InquirySpec(VERIFY, PERSON, PURPOSE),
                 InquirySpec(
                     "post.address.lookup.v1", {"postal_code": "1234567890"}, PURPOSE, deadline=later
                 ),
@@ -189,7 +185,7 @@ async def test_scatter_gather_marks_the_slow_provider_timed_out(
 async def test_send_and_outcomes_stream(nocr: Provider, tax: ExchangeClient) -> None:
     """Fire-and-forget sends deliver every outcome through outcomes()."""
     sent = {
-        await tax.send(VERIFY, PAYLOAD, purpose="tax-registration", timeout=60) for _ in range(20)
+        await tax.send(VERIFY, PERSON, purpose="tax-registration", timeout=60) for _ in range(20)
     }
     received = set()
     async with asyncio.timeout(60):
@@ -216,6 +212,7 @@ async def test_two_processes_of_one_agency_each_get_only_their_own_outcomes(
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             cwd=ROOT,
+            env=_with_tests_on_path(),
         )
         for _ in range(2)
     ]
@@ -259,7 +256,7 @@ async def test_unreadable_outcome_fails_its_caller_at_once(settings: ExchangeSet
     configured = bus_settings(settings)
     await create_bus_topics(configured, ["TAX"])
     inquiry_id = uuid.uuid4()
-    spec = InquirySpec(VERIFY, PAYLOAD, PURPOSE, inquiry_id=inquiry_id)
+    spec = InquirySpec(VERIFY, PERSON, PURPOSE, inquiry_id=inquiry_id)
     async with ExchangeClient.connect(agency="TAX", settings=configured) as client:
         asking = asyncio.ensure_future(client.inquire_many([spec], timeout=60))
         producer = AIOKafkaProducer(
@@ -279,3 +276,9 @@ async def test_unreadable_outcome_fails_its_caller_at_once(settings: ExchangeSet
             async with asyncio.timeout(20):
                 await asking
         assert client.in_flight == 0
+
+
+def _with_tests_on_path() -> dict[str, str]:
+    """This environment, with tests/ on PYTHONPATH: the script imports ``samples`` from there."""
+    paths = [str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in paths if path)}

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from _postgres import PostgresServer
+from samples import PERSON
 
 from connectors import PermanentError, RetriableError
 from connectors._config import parse_config
@@ -61,12 +62,6 @@ services:
         FROM persons
        WHERE national_id = :national_id
 """
-PERSON = {
-    "national_id": "0012345678",
-    "birth_date": dt.date(1990, 3, 21),
-    "first_name": "Sara",
-    "last_name": "Ahmadi",
-}
 
 
 @pytest.fixture(scope="module")
@@ -84,17 +79,6 @@ def registry_url(postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> s
     postgres.psql(name, REGISTRY)
     monkeypatch.setenv("REGISTRY_DB_URL", url)
     return url
-
-
-@pytest.fixture
-def bus(settings: ExchangeSettings) -> ExchangeSettings:
-    return settings.model_copy(
-        update={
-            "partitions": 2,
-            "catalog_path": ROOT / "catalog" / "demo",
-            "schemas_path": ROOT / "schemas",
-        }
-    )
 
 
 def _connector(config_text: str = CONFIG) -> SqlConnector:

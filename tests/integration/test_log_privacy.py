@@ -28,6 +28,7 @@ import structlog
 from _worker_proc import bus_settings, create_bus_topics
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
+from samples import PERSON
 
 from exchange import Answer, ExchangeSettings, Inquiry, InquirySpec, Provider
 from exchange._catalog import load_catalog
@@ -39,12 +40,6 @@ from exchange._topology import Topics
 pytestmark = pytest.mark.integration
 
 VERIFY = "nocr.person.verify.v1"
-PERSON = {
-    "national_id": "0012345678",
-    "birth_date": dt.date(1990, 3, 21),
-    "first_name": "Sara",
-    "last_name": "Ahmadi",
-}
 MISSING = {**PERSON, "national_id": "0098765432", "last_name": "Karimi"}
 SUBJECT = ("PERSON", "P-88127731")
 END_USER = "officer-4711"

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import CollectorRegistry
+from samples import PERSON, VERDICT
 from sdk_bus import real_bus
 
 from exchange import (
@@ -37,21 +38,6 @@ ROOT = Path(__file__).resolve().parents[2]
 AGENCIES = ["TAX", "NOCR"]
 VERIFY = "nocr.person.verify.v1"
 PURPOSE = "tax-registration"
-PAYLOAD = {
-    "national_id": "0012345678",
-    "birth_date": dt.date(1990, 3, 21),
-    "first_name": "Sara",
-    "last_name": "Ahmadi",
-}
-VERDICT = {
-    "national_id": "0012345678",
-    "national_id_status": "VALID",
-    "birth_date_match": True,
-    "first_name_match": "EXACT",
-    "last_name_match": "SIMILAR",
-    "alive": True,
-    "verified_at": dt.datetime(2026, 1, 2, tzinfo=dt.UTC),
-}
 
 
 @pytest.fixture
@@ -117,9 +103,9 @@ async def test_handler_exception_becomes_a_failed_outcome(
 
     async with provider:
         failed = await tax.inquire(
-            VERIFY, PAYLOAD, purpose=PURPOSE, timeout=30, case_reference="boom"
+            VERIFY, PERSON, purpose=PURPOSE, timeout=30, case_reference="boom"
         )
-        answered = await tax.inquire(VERIFY, PAYLOAD, purpose=PURPOSE, timeout=30)
+        answered = await tax.inquire(VERIFY, PERSON, purpose=PURPOSE, timeout=30)
     assert failed.kind is OutcomeKind.FAILED
     assert failed.error_code == "HANDLER_ERROR"
     assert failed.error_message == "KeyError"
@@ -149,7 +135,7 @@ async def test_redelivered_request_is_handled_once(bus: ExchangeSettings) -> Non
     catalog = load_catalog(ROOT / "catalog" / "demo", ROOT / "schemas")
     codec = Codec(SchemaStore.from_directory(ROOT / "schemas"))
     item = RequestEncoder(catalog, codec, "TAX", "registration", reply_to=None).encode(
-        InquirySpec(VERIFY, PAYLOAD, PURPOSE, deadline=dt.datetime.now(dt.UTC) + dt.timedelta(60))
+        InquirySpec(VERIFY, PERSON, PURPOSE, deadline=dt.datetime.now(dt.UTC) + dt.timedelta(60))
     )
     producer = AIOKafkaProducer(**_options(bus))
     await producer.start()
@@ -184,7 +170,7 @@ async def test_undecodable_record_is_dead_lettered_and_the_next_is_answered(
     finally:
         await producer.stop()
     async with provider:
-        outcome = await tax.inquire(VERIFY, PAYLOAD, purpose=PURPOSE, timeout=30)
+        outcome = await tax.inquire(VERIFY, PERSON, purpose=PURPOSE, timeout=30)
         dead = await _read_all(bus, f"{bus.topic_prefix}.dlq", expect=1)
     assert outcome.kind is OutcomeKind.ANSWERED
     assert outcome.status == "NOT_FOUND"
@@ -207,7 +193,7 @@ async def test_deferred_inquiry_is_answered_manually(
         asking = asyncio.create_task(
             tax.inquire(
                 VERIFY,
-                PAYLOAD,
+                PERSON,
                 purpose=PURPOSE,
                 case_reference="desk-1",
                 deadline=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=25),  # a clerk is slow

@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from samples import PERSON
 
 from exchange._answer import Answer, AnswerStatus
 from exchange._catalog import Catalog, load_catalog
@@ -36,12 +37,6 @@ from exchange._wire import HEADER_REPLY_TO
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE = "nocr.person.verify.v1"
-PAYLOAD = {
-    "national_id": "0012345678",
-    "birth_date": dt.date(1990, 3, 21),
-    "first_name": "Sara",
-    "last_name": "Ahmadi",
-}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +56,7 @@ def _encoder(catalog: Catalog, codec: Codec) -> RequestEncoder:
 def test_request_is_a_valid_envelope_with_routing_headers(catalog: Catalog, codec: Codec) -> None:
     """An encoded inquiry decodes as InquiryRequest with the service's provider and deadline."""
     item = _encoder(catalog, codec).encode(
-        InquirySpec(SERVICE, PAYLOAD, "tax-registration", subject=("PERSON", "0012345678"))
+        InquirySpec(SERVICE, PERSON, "tax-registration", subject=("PERSON", "0012345678"))
     )
     request = codec.decode_model(item.value, InquiryRequest)
     assert request.inquiry_id == item.inquiry_id
@@ -95,7 +90,7 @@ def test_unknown_service_is_rejected_before_sending(catalog: Catalog, codec: Cod
 
 def test_response_answers_the_request_as_its_provider(catalog: Catalog, codec: Codec) -> None:
     """The provider's response names the request's provider and carries the payload."""
-    item = _encoder(catalog, codec).encode(InquirySpec(SERVICE, PAYLOAD, "tax-registration"))
+    item = _encoder(catalog, codec).encode(InquirySpec(SERVICE, PERSON, "tax-registration"))
     received = decode_request(item.value, codec)
     service = catalog.service(SERVICE)
     assert service is not None
@@ -123,7 +118,7 @@ def test_response_answers_the_request_as_its_provider(catalog: Catalog, codec: C
     assert response.headers() == headers
     assert response.payload is not None
     assert codec.decode(response.payload)["national_id_status"] == "VALID"
-    assert received.inquiry(PAYLOAD).payload == PAYLOAD
+    assert received.inquiry(PERSON).payload == PERSON
 
 
 @pytest.mark.parametrize(
@@ -134,7 +129,7 @@ def test_an_answer_encodes_as_the_response_of_its_mode(
 ) -> None:
     """encode_answer keeps an ERROR answer's code, message and retriable flag, and says who
     answered (the provider's code, or a person's, alike)."""
-    item = _encoder(catalog, codec).encode(InquirySpec(SERVICE, PAYLOAD, "tax-registration"))
+    item = _encoder(catalog, codec).encode(InquirySpec(SERVICE, PERSON, "tax-registration"))
     received = decode_request(item.value, codec)
     answer = Answer.error("LEGACY_DOWN", "try later", retriable=True)
     value, _headers = encode_answer(

@@ -13,6 +13,7 @@ import structlog
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
+from samples import PERSON, VERDICT
 
 from agents._bus import BusProcessor
 from agents._bus_codec import EnvelopeIO, raw_schema
@@ -37,21 +38,6 @@ from exchange._wire import (
 
 ROOT = Path(__file__).resolve().parents[2]
 VERIFY = "nocr.person.verify.v1"
-PERSON = {
-    "national_id": "0012345678",
-    "birth_date": dt.date(1990, 3, 21),
-    "first_name": "Sara",
-    "last_name": "Ahmadi",
-}
-VERDICT = {
-    "national_id": "0012345678",
-    "national_id_status": "VALID",
-    "birth_date_match": True,
-    "first_name_match": "EXACT",
-    "last_name_match": "SIMILAR",
-    "alive": True,
-    "verified_at": dt.datetime(2026, 1, 2, tzinfo=dt.UTC),
-}
 NOW = 1_800_000_000.0
 TOPICS = Topics("t")
 
