@@ -31,7 +31,7 @@ What is detected
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -40,11 +40,14 @@ __all__ = [
     "GENESIS",
     "HASH_SIZE",
     "ChainLink",
+    "ChainReport",
     "Problem",
+    "TrailRecord",
     "canonical_bytes",
     "chain_id",
     "seal",
     "verify_chain",
+    "verify_trail",
 ]
 
 #: Kafka header naming the chain (the input partition number, ASCII decimal).
@@ -132,3 +135,61 @@ def _link_detail(link: ChainLink, seen: dict[bytes, int]) -> str:
     if earlier is not None:
         return f"it follows offset {earlier}: a record after that one was inserted, or reordered"
     return "its previous record is missing (removed) or it was inserted"
+
+
+@dataclass(frozen=True, slots=True)
+class TrailRecord:
+    """One record of the audit topic: its partition, chain (None: no header) and link."""
+
+    partition: int
+    chain: int | None
+    link: ChainLink
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """The verdict on one chain (``chain`` None: the partition's records naming no chain)."""
+
+    partition: int
+    chain: int | None
+    records: int
+    head: bytes | None
+    problems: tuple[Problem, ...]
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-ready dict (hashes in hex)."""
+        return {
+            "partition": self.partition,
+            "chain": self.chain,
+            "records": self.records,
+            "head": None if self.head is None else self.head.hex(),
+            "problems": [
+                {"offset": p.offset, "kind": p.kind, "detail": p.detail} for p in self.problems
+            ],
+        }
+
+
+def verify_trail(
+    records: Iterable[TrailRecord], *, truncated: Collection[int] = ()
+) -> list[ChainReport]:
+    """Verify every chain of the trail; ``truncated`` names the partitions whose start was
+    deleted by retention (their chains may begin past the genesis)."""
+    chains: dict[tuple[int, int | None], list[ChainLink]] = {}
+    for record in records:
+        chains.setdefault((record.partition, record.chain), []).append(record.link)
+    reports: list[ChainReport] = []
+    for (partition, chain), links in sorted(chains.items(), key=lambda kv: _order(kv[0])):
+        if chain is None:
+            loose = [
+                Problem(link.offset, "unchained", f"no {CHAIN_HEADER} header") for link in links
+            ]
+            reports.append(ChainReport(partition, None, len(links), None, tuple(loose)))
+            continue
+        start = None if partition in truncated else GENESIS
+        problems, head = verify_chain(links, start=start)
+        reports.append(ChainReport(partition, chain, len(links), head, tuple(problems)))
+    return reports
+
+
+def _order(key: tuple[int, int | None]) -> tuple[int, int]:
+    return key[0], -1 if key[1] is None else key[1]

@@ -15,6 +15,7 @@ from rich.markup import escape
 from exchange._errors import ExchangeError
 from exchange.cli import (
     _answer,
+    _audit,
     _bench,
     _broker,
     _catalog,
@@ -61,6 +62,7 @@ app.command(name="provide")(_provide.provide)
 app.add_typer(_tail.app)
 app.add_typer(_answer.app)
 app.command(name="demo")(_demo.demo)
+app.add_typer(_audit.app)
 
 
 @app.command()
