@@ -1,15 +1,19 @@
-"""``exchange catalog``: validate and show the catalog of agencies, services and policies.
+"""``exchange catalog``: validate, show and publish the catalog of agencies, services and policies.
 
 ``check`` exits 0 on a valid catalog with a one-line summary, and 1 on an invalid one with
 each problem on its own line as ``file:line:column: message`` (the form editors and CI
-annotations understand). Paths default to ``EXCHANGE_CATALOG_PATH`` / ``EXCHANGE_SCHEMAS_PATH``.
+annotations understand). ``publish`` runs the same validation (an invalid catalog is refused
+with the same lines and exit 1), then writes a snapshot to ``<prefix>.catalog`` for the running
+workers and prints its version; publishing the version already there writes nothing. Paths
+default to ``EXCHANGE_CATALOG_PATH`` / ``EXCHANGE_SCHEMAS_PATH``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -17,12 +21,15 @@ from rich.console import Console
 from rich.table import Table
 
 from exchange._catalog import Catalog, load_catalog
+from exchange._catalog_topic import CatalogSnapshot, publish_snapshot, read_snapshot
 from exchange._errors import CatalogError, ConfigError
 from exchange._settings import ExchangeSettings
+from exchange._topology import Topics
+from exchange.cli._common import load_settings
 
 app = typer.Typer(
     name="catalog",
-    help="Validate and show the catalog of agencies, services and policies.",
+    help="Validate, show and publish the catalog of agencies, services and policies.",
     no_args_is_help=True,
 )
 
@@ -51,13 +58,17 @@ def load_or_exit(path: Path, schemas: Path, *, as_json: bool) -> Catalog:
     try:
         return load_catalog(path, schemas)
     except CatalogError as exc:
-        if as_json:
-            typer.echo(json.dumps({"valid": False, "problems": exc.problems}, indent=2))
-        else:
-            for problem in exc.problems:
-                typer.echo(problem)
-            typer.echo(f"{path}: {len(exc.problems)} problem(s)", err=True)
-        raise typer.Exit(1) from exc
+        _exit_with_problems(path, exc, as_json=as_json)
+
+
+def _exit_with_problems(path: Path, exc: CatalogError, *, as_json: bool) -> NoReturn:
+    if as_json:
+        typer.echo(json.dumps({"valid": False, "problems": exc.problems}, indent=2))
+    else:
+        for problem in exc.problems:
+            typer.echo(problem)
+        typer.echo(f"{path}: {len(exc.problems)} problem(s)", err=True)
+    raise typer.Exit(1) from exc
 
 
 @app.command()
@@ -79,6 +90,39 @@ def check(
     else:
         summary = ", ".join(f"{count} {name}" for name, count in counts.items())
         typer.echo(f"{path}: valid ({summary})")
+
+
+@app.command()
+def publish(
+    path: Path | None = PathArgument,
+    schemas: Path | None = SchemasOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Validate the catalog and publish it to the running workers (no restart needed)."""
+    path, schemas = catalog_paths(path, schemas)
+    try:
+        snapshot = read_snapshot(path, schemas)
+    except CatalogError as exc:
+        _exit_with_problems(path, exc, as_json=as_json)
+    settings = load_settings()
+    topic = Topics.for_settings(settings).catalog
+    written = asyncio.run(publish_snapshot(settings, topic, snapshot))
+    if as_json:
+        typer.echo(json.dumps(_published(snapshot, topic, written), indent=2))
+    elif written:
+        typer.echo(f"published catalog version {snapshot.version} to {topic}")
+    else:
+        typer.echo(f"catalog version {snapshot.version} is already the latest on {topic}")
+
+
+def _published(snapshot: CatalogSnapshot, topic: str, written: bool) -> dict[str, Any]:
+    return {
+        "version": snapshot.version,
+        "topic": topic,
+        "published": written,
+        "published_at": snapshot.published_at.isoformat() if written else None,
+        "files": len(snapshot.files),
+    }
 
 
 @app.command()
