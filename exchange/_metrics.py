@@ -94,6 +94,24 @@ class DlqMetrics:
         )
 
 
+class CatalogMetrics:
+    """The stream workers' live catalog (snapshots from ``<prefix>.catalog``)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.updates = Counter(
+            "exchange_catalog_updates",
+            "Catalog snapshots read from the catalog topic: applied or refused (invalid).",
+            ["result"],
+            registry=registry,
+        )
+        self.published = Gauge(
+            "exchange_catalog_published_timestamp_seconds",
+            "When the catalog in use was published (0: read from files at start).",
+            registry=registry,
+            multiprocess_mode="min",
+        )
+
+
 class EngineMetrics:
     """The batched transactional engine under the stream workers."""
 
