@@ -38,6 +38,7 @@ timers from the table before going on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -50,7 +51,7 @@ from agents._bus_metrics import BusMetrics
 from agents._engine import InputRecord, OutputRecord
 from agents._state_store import PartitionState
 from exchange._audit_chain import CHAIN_HEADER, GENESIS, seal
-from exchange._catalog_model import Catalog
+from exchange._catalog_model import Agency, Catalog, Service
 from exchange._codec import Codec
 from exchange._correlation import DEFAULT_RETENTION_MS, Correlator
 from exchange._dlq import PROCESSING_ERROR, dead_letter_record
@@ -105,7 +106,12 @@ class BusProcessor:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._io = EnvelopeIO(codec)
-        self._router = Router(catalog, codec)
+        self._router = self._response_router = Router(catalog, codec)
+        self._catalog, self._codec = catalog, codec
+        # Services a newer catalog dropped, with their provider: still known to the response
+        # check, so inquiries routed before the change settle normally (use_catalog).
+        self._retired: dict[str, tuple[Service, Agency]] = {}
+        self._worker_metrics = metrics
         self._topics = topics
         self._audit = self._dlq = ("", 1)
         self._existing: frozenset[str] = frozenset()
@@ -131,6 +137,37 @@ class BusProcessor:
         self._audit = (topics.audit, topic_partitions[topics.audit])
         self._dlq = (topics.dlq, topic_partitions[topics.dlq])
         self._existing = frozenset(topic_partitions)
+
+    def use_catalog(self, catalog: Catalog, codec: Codec) -> None:
+        """Route with ``catalog`` and ``codec`` from the next batch on; pending inquiries keep
+        their state.
+
+        Everything is built first and swapped in one step with no await: the engine calls
+        :meth:`process` and :meth:`on_tick` synchronously, so each partition's batch (one
+        transaction) sees one catalog, and a failure here leaves the current one in place.
+        Requests follow the new catalog at once; responses are also checked against the
+        services it dropped (and their schemas), so a removed service's pending inquiries are
+        still answered, not failed.
+        """
+        retired = _retire(self._catalog, self._retired, catalog)
+        for service, _ in retired.values():
+            for fingerprint in service.request_fingerprints | service.response_fingerprints:
+                with contextlib.suppress(CodecError):
+                    codec.store.add(self._codec.store.by_fingerprint(fingerprint), current=False)
+        responses = _response_catalog(catalog, retired)
+        io, router = EnvelopeIO(codec), Router(catalog, codec)
+        response_router = router if responses is catalog else Router(responses, codec)
+        metrics = self._worker_metrics
+        bus_metrics = (
+            None if metrics is None else BusMetrics(metrics, responses, component=COMPONENT)
+        )
+        self._io, self._router, self._response_router = io, router, response_router
+        self._metrics, self._catalog, self._codec, self._retired = (
+            bus_metrics,
+            catalog,
+            codec,
+            retired,
+        )
 
     # --- the Processor protocol ---------------------------------------------------------------
 
@@ -219,7 +256,8 @@ class BusProcessor:
             raise _UnreadableError("the inquiry id is reserved")
         try:
             if name != INQUIRY_REQUEST:
-                return self._router.response_event(fields, source_agency=source, now_ms=now_ms)
+                response_event = self._response_router.response_event
+                return response_event(fields, source_agency=source, now_ms=now_ms)
             _take_reply_to(fields, record.headers)
             event = self._router.request_event(
                 fields, source_agency=source, key=record.key, now_ms=now_ms
@@ -406,6 +444,35 @@ def _correlate(correlator: Correlator, event: _Event) -> list[Effect]:
     return correlator.reject(
         event.inquiry, source_agency=event.source_agency, reason=event.reason, detail=event.detail
     )
+
+
+def _retire(
+    previous: Catalog, retired: Mapping[str, tuple[Service, Agency]], catalog: Catalog
+) -> dict[str, tuple[Service, Agency]]:
+    """The services dropped so far, and those ``catalog`` drops from ``previous``; a service
+    back in the catalog is no longer retired (its new definition rules)."""
+    found = {sid: entry for sid, entry in retired.items() if catalog.service(sid) is None}
+    for service in previous.services:
+        provider = previous.agency(service.provider)
+        if catalog.service(service.id) is None and provider is not None:
+            found[service.id] = (service, provider)
+    return found
+
+
+def _response_catalog(catalog: Catalog, retired: Mapping[str, tuple[Service, Agency]]) -> Catalog:
+    """``catalog`` plus the retired services (and their providers, if dropped too), for
+    checking responses only: no policy, so nothing is ever routed by it."""
+    if not retired:
+        return catalog
+    agencies = {agency.code: agency for agency in catalog.agencies}
+    for _, provider in retired.values():
+        agencies.setdefault(provider.code, provider)
+    services = (*catalog.services, *(service for service, _ in retired.values()))
+    try:
+        return Catalog(agencies=tuple(agencies.values()), services=services, policies=())
+    except ExchangeError as exc:  # cannot happen with sound catalogs; never stop a swap for it
+        log.warning("retired services not kept for responses", error=exc.message)
+        return catalog
 
 
 def _take_reply_to(fields: dict[str, Any], headers: Sequence[tuple[str, bytes]]) -> None:
