@@ -1,5 +1,8 @@
 """``exchange worker``: settings → catalog → schema store → engine, metrics, signals.
 
+The catalog is the newest valid snapshot on ``<prefix>.catalog`` (else the files), and a
+watcher swaps in each newly published one between batches (:mod:`agents._catalog_watch`).
+
 One worker process runs one :class:`~agents.Engine` with the :class:`~agents._bus.BusProcessor`
 in the consumer group ``<prefix>.workers``, subscribed to every ``<prefix>.out.*`` topic by
 pattern. Scale-out is more processes (``--processes N`` here, or more hosts/containers) in the
@@ -34,15 +37,15 @@ from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
 from agents._bus import BusProcessor
+from agents._catalog_watch import CatalogWatcher, start_catalog
 from agents._engine import Engine, EngineConfig
 from agents._worker_metrics import EngineMonitor
-from exchange._catalog import load_catalog
 from exchange._changelog import InquiryStateCodec
-from exchange._codec import Codec, SchemaStore
+from exchange._codec import Codec
 from exchange._errors import BrokerError, ConfigError, ExchangeError
 from exchange._kafka import client_options, resolve_bootstrap
 from exchange._logging import configure_logging
-from exchange._metrics import EngineMetrics, WorkerMetrics, serve_metrics
+from exchange._metrics import CatalogMetrics, EngineMetrics, WorkerMetrics, serve_metrics
 from exchange._settings import ExchangeSettings
 from exchange._state import InquiryState
 from exchange._topology import Topics
@@ -91,20 +94,21 @@ async def serve(
 ) -> None:
     """Run one engine until SIGTERM/SIGINT (or ``engine.stop()``); raise if it fails."""
     bootstrap = resolve_bootstrap(settings)
-    catalog = load_catalog(settings.catalog_path, settings.schemas_path)
-    codec = Codec(
-        SchemaStore.from_directory(settings.schemas_path),
-        max_record_bytes=settings.max_record_bytes,
-    )
     topics = Topics.for_settings(settings)
     existing = await _topic_partitions(bootstrap, settings, topics)
+    # The newest valid snapshot on the catalog topic, else the files; then followed live.
+    catalog_metrics = CatalogMetrics(registry)
+    live, feed = await start_catalog(settings, topics.catalog, catalog_metrics)
     processor = BusProcessor(
-        catalog=catalog,
-        codec=codec,
+        catalog=live.catalog,
+        codec=Codec(live.store, max_record_bytes=settings.max_record_bytes),
         topics=topics,
         topic_partitions=existing,
         metrics=WorkerMetrics(registry),
         retention_ms=round(settings.settled_retention * 1000),
+    )
+    watcher = CatalogWatcher(
+        processor, settings, topics.catalog, catalog_metrics, current=live, feed=feed
     )
     engine_metrics = EngineMetrics(registry)
     engine: Engine[InquiryState] = Engine(
@@ -117,16 +121,18 @@ async def serve(
         on_engine(engine)
     monitor = asyncio.create_task(EngineMonitor(engine, engine_metrics).run())
     refresher = asyncio.create_task(_refresh_topics(processor, bootstrap, settings, topics))
+    watching = asyncio.create_task(watcher.run(), name="exchange-catalog-watcher")
     run = asyncio.create_task(engine.run(), name="exchange-engine")
     _install_signals(engine, run, signals)
     log.info("worker started", group=engine.config.application_id, pid=os.getpid())
     try:
         await run
     finally:
-        for task in (monitor, refresher):
+        for task in (monitor, refresher, watching):
             task.cancel()
-        # Their failures only cost figures or a topic refresh; never hide the engine's own.
-        await asyncio.gather(monitor, refresher, return_exceptions=True)
+        # Their failures only cost figures, a topic refresh or a catalog update; never hide
+        # the engine's own.
+        await asyncio.gather(monitor, refresher, watching, return_exceptions=True)
         log.info("worker stopped", stats=str(engine.stats))
 
 
