@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from fastavro import schemaless_reader, schemaless_writer
 
+from exchange._avro_compiled import Writer, compile_writer
 from exchange._errors import FramingError, PayloadTooLargeError, SchemaMismatchError
 from exchange._models import EnvelopeModel
 from exchange._schema_store import Schema, SchemaStore, canonical_form, crc64_avro, fingerprint
@@ -64,6 +65,8 @@ class Codec:
     ) -> None:
         self.store = store
         self.max_record_bytes = max_record_bytes
+        # Compiled once per schema (None: not covered, fastavro writes it).
+        self._writers: dict[bytes, Writer | None] = {}
 
     def encode(self, schema: Schema | str, datum: Mapping[str, Any]) -> bytes:
         """``C3 01`` + fingerprint + body; :class:`SchemaMismatchError` if ``datum`` misfits."""
@@ -72,6 +75,26 @@ class Codec:
         out.write(schema.header)
         self._write_body(out, schema, datum)
         return self._within_limit(out.getvalue(), schema)
+
+    def encode_trusted(self, schema: Schema | str, datum: Mapping[str, Any]) -> bytes:
+        """:meth:`encode` for a record the caller built itself from values it checked (the
+        SDKs' envelopes): no strict per-field check, and a writer compiled once per schema
+        (:mod:`exchange._avro_compiled`) where it covers the schema. Logical-typed fields are
+        given as their underlying values (epoch milliseconds, uuid text). Same bytes."""
+        schema = self._schema(schema)
+        write = self._writers.get(schema.fingerprint, _UNSET)
+        if write is _UNSET:
+            write = self._writers[schema.fingerprint] = compile_writer(schema.definition)
+        if write is None:
+            out = io.BytesIO()
+            out.write(schema.header)
+            self._write_body(out, schema, datum, strict=False)
+            return self._within_limit(out.getvalue(), schema)
+        try:
+            body = write(datum)
+        except Exception as exc:  # a caller's bug: say which record did not fit
+            raise SchemaMismatchError(f"value does not fit {schema.name}: {exc!r}") from exc
+        return self._within_limit(schema.header + body, schema)
 
     def encode_body(self, schema: Schema | str, datum: Mapping[str, Any]) -> bytes:
         """The bare Avro body, without framing (for the Confluent framing and for tests)."""
@@ -125,9 +148,11 @@ class Codec:
         return None if reader.fingerprint == writer.fingerprint else reader
 
     @staticmethod
-    def _write_body(out: io.BytesIO, schema: Schema, datum: Mapping[str, Any]) -> None:
+    def _write_body(
+        out: io.BytesIO, schema: Schema, datum: Mapping[str, Any], *, strict: bool = True
+    ) -> None:
         try:
-            schemaless_writer(out, schema.parsed, datum, strict=True)
+            schemaless_writer(out, schema.parsed, datum, strict=strict)
         except Exception as exc:  # fastavro raises ValueError, TypeError, KeyError, …
             raise SchemaMismatchError(f"value does not fit {schema.name}: {exc}") from exc
 
@@ -174,6 +199,9 @@ class Codec:
         if not isinstance(value, dict):  # only records are admitted to the store
             raise SchemaMismatchError(f"{writer.name} body is not a record")
         return value
+
+
+_UNSET: Any = object()
 
 
 # --- Confluent framing (pure part; the registry client is in exchange._registry) ----------------

@@ -1,9 +1,10 @@
 """Pure translation between the SDK's values and the envelope records on the wire.
 
 The hot path builds the envelope as a plain dict and hands it to the codec directly (ids as
-text, times as epoch milliseconds), skipping the pydantic models: the codec's strict writer
-checks every field against the schema anyway, and a model round trip would cost more than the
-Avro encoding itself. Outcomes are decoded the same way.
+text, times as epoch milliseconds), skipping the pydantic models, which would cost more than
+the Avro encoding itself. Payloads, which callers supply, are written with the codec's strict
+writer; the envelopes built here from them are written with :meth:`Codec.encode_trusted` (a
+writer compiled once per schema, same bytes). Outcomes are decoded as plain dicts too.
 
 Payloads are written with the newest revision of the service's schema the catalog knows, and
 read back resolved to that revision (fields added later appear with their defaults).
@@ -246,7 +247,9 @@ class RequestEncoder:
             "payload": payload,
         }
         try:
-            value = self._codec.encode(self._envelope, envelope)
+            # Built here from checked values (the payload was encoded strictly above): the
+            # compiled writer, without fastavro's per-field checks (same bytes).
+            value = self._codec.encode_trusted(self._envelope, envelope)
         except CodecError as exc:
             raise InquiryRejectedError(
                 f"inquiry to {spec.service} cannot be encoded: {exc}",
@@ -455,6 +458,6 @@ def encode_response(
         "payload": payload_bytes,
         "trace_parent": traceparent,
     }
-    value = codec.encode(INQUIRY_RESPONSE, response)
+    value = codec.encode_trusted(INQUIRY_RESPONSE, response)  # built here; payload checked
     headers = inquiry_headers(RecordType.RESPONSE, request.inquiry_id, traceparent=traceparent)
     return value, headers
