@@ -95,6 +95,7 @@ async def read_audit_trail(settings: ExchangeSettings, store: SchemaStore) -> Au
         group_id=None,
         enable_auto_commit=False,
         isolation_level="read_committed",
+        auto_offset_reset="earliest",
         request_timeout_ms=round(settings.request_timeout * 1000),
         **kafka_options(settings),
     )
@@ -105,7 +106,8 @@ async def read_audit_trail(settings: ExchangeSettings, store: SchemaStore) -> Au
         consumer.assign(partitions)
         starts = await consumer.beginning_offsets(partitions)
         trail.truncated = {tp.partition for tp, start in starts.items() if start > 0}
-        await consumer.seek_to_beginning(*partitions)
+        for tp, start in starts.items():  # explicit: no race with a pending offset reset
+            consumer.seek(tp, start)
         ends = await consumer.end_offsets(partitions)
         await _read_to_end(consumer, ends, trail, decoder, settings.request_timeout * 4)
     except KafkaError as exc:
