@@ -178,6 +178,7 @@ def verify_trail(
     for record in records:
         chains.setdefault((record.partition, record.chain), []).append(record.link)
     reports: list[ChainReport] = []
+    ends = _segment_ends(chains)
     for (partition, chain), links in sorted(chains.items(), key=lambda kv: _order(kv[0])):
         if chain is None:
             loose = [
@@ -185,10 +186,29 @@ def verify_trail(
             ]
             reports.append(ChainReport(partition, None, len(links), None, tuple(loose)))
             continue
-        start = None if partition in truncated else GENESIS
+        start: bytes | None = None if partition in truncated else GENESIS
+        if links[0].prev_hash in ends.get(chain, {}).get(partition, ()):
+            start = links[0].prev_hash  # the chain moved here when partitions were added
         problems, head = verify_chain(links, start=start)
         reports.append(ChainReport(partition, chain, len(links), head, tuple(problems)))
     return reports
+
+
+def _segment_ends(
+    chains: dict[tuple[int, int | None], list[ChainLink]],
+) -> dict[int, dict[int, set[bytes]]]:
+    """Per chain and audit partition, the last hashes of the chain's segments in the *other*
+    partitions: growing the audit topic moves a chain to another partition, where it goes on
+    from the head it had in the old one."""
+    last: dict[int, dict[int, bytes]] = {}
+    for (partition, chain), links in chains.items():
+        sealed = canonical_bytes(links[-1].value)
+        if chain is not None and sealed is not None:
+            last.setdefault(chain, {})[partition] = sealed[1]
+    return {
+        chain: {p: {h for q, h in heads.items() if q != p} for p in heads}
+        for chain, heads in last.items()
+    }
 
 
 def _order(key: tuple[int, int | None]) -> tuple[int, int]:

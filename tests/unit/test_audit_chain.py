@@ -164,3 +164,13 @@ def test_seal_refuses_a_value_with_a_hash_already() -> None:
     """Only a value ending in the null hash can be sealed."""
     with pytest.raises(ValueError, match="null hash"):
         seal(GENESIS, b"\xc3\x01" + bytes(8) + b"\x02")
+
+
+def test_a_chain_moved_to_another_audit_partition_goes_on_from_its_old_head() -> None:
+    """After the audit topic grew, a chain's records continue in a new partition: no break."""
+    links = _chain(5)
+    moved = [TrailRecord(0, 1, link) for link in links[:3]]
+    moved += [TrailRecord(1, 1, link) for link in links[3:]]
+    assert [r.problems for r in verify_trail(moved)] == [(), ()]
+    cut = [TrailRecord(0, 1, link) for link in links[:2]] + [TrailRecord(1, 1, links[3])]
+    assert [p.kind for r in verify_trail(cut) for p in r.problems] == ["broken-link"]
