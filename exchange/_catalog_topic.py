@@ -327,6 +327,9 @@ async def publish_snapshot(
     feed = CatalogFeed(settings, topic)
     try:
         values = await feed.start()
+    except BrokerError as exc:
+        hint = "; run `exchange topics apply` first" if "does not exist" in exc.message else ""
+        raise BrokerError(exc.message + hint, retriable=exc.retriable) from exc
     finally:
         await feed.stop()
     if latest_version(values) == snapshot.version:
