@@ -8,9 +8,10 @@ encodes the :class:`Answer` with the service's newest response schema and writes
 
 Delivery: at least once. Records are handled concurrently and finish out of order; an offset
 is committed only when every record before it in its partition has its response acknowledged
-by Kafka (``acks=all``). A handler's exception becomes an ``ERROR`` response
-(``HANDLER_ERROR``, message = the exception's type), never a crash; a record that cannot be
-decoded goes to ``<prefix>.dlq`` with its original bytes and the reason in headers.
+by Kafka (``acks=all``), at most every :data:`COMMIT_INTERVAL`. A handler's exception becomes
+an ``ERROR`` response (``HANDLER_ERROR``, message = the exception's type), never a crash; a
+record that cannot be decoded goes to ``<prefix>.dlq`` with its original bytes and the reason
+in headers.
 
 Handled once: each process remembers the last ``seen_capacity`` inquiry ids it took (an LRU),
 so a redelivered record (a rebalance, a duplicate on ``in``) does not reach the handler again.
@@ -67,6 +68,8 @@ H = TypeVar("H", bound=Handler)
 
 #: How long :meth:`Provider.stop` lets handlers in progress finish before cancelling them, s.
 DRAIN_TIMEOUT = 10.0
+#: How often intake commits the offsets of answered records, s.
+COMMIT_INTERVAL = 0.2
 
 
 class Provider:
@@ -285,6 +288,7 @@ class Provider:
         from aiokafka.errors import KafkaError
 
         consumer = self._consumer
+        next_commit = 0.0
         while not self._stopping.is_set():
             try:
                 batches = await consumer.getmany(timeout_ms=200, max_records=self._concurrency)
@@ -298,7 +302,12 @@ class Provider:
                     task = asyncio.create_task(self._take(tp, record))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
-            await self._commit()
+            # At most every COMMIT_INTERVAL: under load each poll returns a few records, and
+            # an OffsetCommit round trip per poll cost more than the answers (at least once
+            # either way; a revocation or stop commits at once).
+            if time.monotonic() >= next_commit:
+                await self._commit()
+                next_commit = time.monotonic() + COMMIT_INTERVAL
             self._raise_failure()
 
     def _raise_failure(self) -> None:
