@@ -70,12 +70,12 @@ test: venv jars postgres prometheus ## Set everything up and run every test, uni
 test-unit: venv prometheus ## Run only the tests that need no broker (seconds)
 	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
 
+# Extra `exchange demo` arguments, e.g. `make demo DEMO_ARGS="--inquiries 2000 --keep-running"`.
+DEMO_ARGS ?=
+
 .PHONY: demo
-demo: venv jars ## Start the local broker, round-trip one Avro record through it, stop it
-	@was_running=0; $(BIN)/exchange broker status >/dev/null 2>&1 && was_running=1; \
-	$(BIN)/exchange broker start && $(BIN)/exchange broker check; rc=$$?; \
-	if [ $$was_running = 0 ]; then $(BIN)/exchange broker stop >/dev/null; fi; \
-	exit $$rc
+demo: venv jars ## Run the whole bus with six simulated agencies and 10,000 inquiries (see docs/demo.md)
+	$(BIN)/exchange demo $(DEMO_ARGS)
 
 .PHONY: bench
 bench: venv jars ## Run the benchmark (throughput, latency, memory per scenario)

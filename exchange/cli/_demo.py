@@ -58,8 +58,8 @@ def demo(  # a command with many options: the CLI is where they belong
     ui = ConsoleUI(Console(stderr=True), settings, as_json=as_json)
     result: dict[str, Any] = {}
 
-    async def main() -> None:
-        result.update(await run_demo(settings, options, ui))
+    async def main(stop: asyncio.Event) -> None:
+        result.update(await run_demo(settings, options, ui, stop=stop))
 
     try:
         asyncio.run(run_until_stopped(main))

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import structlog
 
+from exchange._answer import Inquiry
 from exchange._catalog_model import Catalog
 from exchange._codec import Codec
 from exchange._desk import Desk
@@ -58,14 +60,18 @@ class Clerk:
         try:
             await producer.start()
             while True:
-                for inquiry in await self._desk.pending():
-                    record = lookup(self._agencies.registers, inquiry.service, inquiry.payload)
-                    answer = self._agencies.answer(inquiry.service, record, inquiry.payload)
-                    with contextlib.suppress(InquiryError):  # answered meanwhile
-                        await self._desk.answer(producer, inquiry.id, answer)
-                        self.answered += 1
+                pending = await self._desk.pending()
+                # Several officers: each answer reads the desk again, so they go in parallel.
+                await asyncio.gather(*(self._answer(producer, i) for i in pending))
                 await asyncio.sleep(POLL_INTERVAL)
         except KafkaError as exc:
             raise BrokerError(f"the desk clerk stopped: {exc}") from exc
         finally:
             await producer.stop()
+
+    async def _answer(self, producer: Any, inquiry: Inquiry) -> None:
+        record = lookup(self._agencies.registers, inquiry.service, inquiry.payload)
+        answer = self._agencies.answer(inquiry.service, record, inquiry.payload)
+        with contextlib.suppress(InquiryError):  # answered meanwhile
+            await self._desk.answer(producer, inquiry.id, answer)
+            self.answered += 1

@@ -59,6 +59,9 @@ class Observer:
         except KafkaError as exc:
             await self.close()
             raise BrokerError(f"cannot read the bus's topics: {exc}") from exc
+        except BaseException:  # cancelled while starting: do not leave the consumer open
+            await self.close()
+            raise
         self._reader = asyncio.create_task(self._read(), name="demo-observer")
 
     async def _read(self) -> None:

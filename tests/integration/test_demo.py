@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 KINDS = ("ANSWERED", "REJECTED", "FAILED", "TIMED_OUT")
 #: Broker start (first run may fetch jars), children's start-up and the run on busy cores.
-RUN_TIMEOUT = 420
+RUN_TIMEOUT = 240
 
 
 def _env(settings: ExchangeSettings, *, bootstrap: bool = True) -> dict[str, str]:
