@@ -19,7 +19,7 @@ from exchange._kafka import resolve_bootstrap
 from exchange._settings import ExchangeSettings
 from exchange._topology import TopicKind, TopologyConfig, desired_topics
 
-__all__ = ["create_topics", "running_worker"]
+__all__ = ["bus_env", "create_topics", "running_worker"]
 
 #: Python start-up, catalog load and group join on two busy cores.
 WORKER_START_TIMEOUT = 90.0
@@ -39,10 +39,10 @@ async def create_topics(settings: ExchangeSettings, agencies: Sequence[str]) -> 
         await settle(admin, specs, settings.topic_prefix)
 
 
-@contextlib.contextmanager
-def running_worker(settings: ExchangeSettings) -> Iterator[subprocess.Popen[bytes]]:
-    """``exchange worker`` for ``settings``; yields once it owns every partition."""
-    env = {
+def bus_env(settings: ExchangeSettings, **extra: str) -> dict[str, str]:
+    """This process's environment with ``settings`` (and ``extra``) for a child ``exchange``
+    command: the broker, topic prefix, partitions, catalog, schemas and state folder."""
+    return {
         **os.environ,
         "EXCHANGE_KAFKA_BOOTSTRAP": resolve_bootstrap(settings),
         "EXCHANGE_TOPIC_PREFIX": settings.topic_prefix,
@@ -51,8 +51,14 @@ def running_worker(settings: ExchangeSettings) -> Iterator[subprocess.Popen[byte
         "EXCHANGE_SCHEMAS_PATH": str(settings.schemas_path),
         "EXCHANGE_STATE_DIR": str(settings.state_dir),
         "EXCHANGE_LOG_FORMAT": "json",
-        "EXCHANGE_LOG_LEVEL": "INFO",
+        **extra,
     }
+
+
+@contextlib.contextmanager
+def running_worker(settings: ExchangeSettings) -> Iterator[subprocess.Popen[bytes]]:
+    """``exchange worker`` for ``settings``; yields once it owns every partition."""
+    env = bus_env(settings, EXCHANGE_LOG_LEVEL="INFO")
     command = [sys.executable, "-c", "from exchange.cli import main; main()", "worker"]
     with tempfile.TemporaryFile() as log:
         # The command is this interpreter and a fixed module: no untrusted input.

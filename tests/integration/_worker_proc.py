@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from samples import PERSON, VERDICT
 
+from connectors.testkit._bus import bus_env
 from exchange import ExchangeSettings
 from exchange._catalog import load_catalog
 from exchange._codec import Codec, SchemaStore
@@ -196,9 +196,14 @@ class WorkerProcess:
             self.popen.stderr.close()
 
 
+def exchange_command(*args: str) -> list[str]:
+    """The command line of ``exchange *args`` with this interpreter."""
+    return [sys.executable, "-c", "from exchange.cli import main; main()", *args]
+
+
 def worker_command(*args: str) -> list[str]:
     """The command line of ``exchange worker`` with this interpreter."""
-    return [sys.executable, "-c", "from exchange.cli import main; main()", "worker", *args]
+    return exchange_command("worker", *args)
 
 
 @contextlib.contextmanager
@@ -211,18 +216,7 @@ def running_worker(
 ) -> Iterator[WorkerProcess]:
     """Start ``exchange worker`` with ``settings``; yield once it owns ``owns`` (default: every
     partition); kill it on the way out if the test left it running."""
-    environment = {
-        **os.environ,
-        "EXCHANGE_KAFKA_BOOTSTRAP": resolve_bootstrap(settings),
-        "EXCHANGE_TOPIC_PREFIX": settings.topic_prefix,
-        "EXCHANGE_PARTITIONS": str(settings.partitions),
-        "EXCHANGE_CATALOG_PATH": str(settings.catalog_path),
-        "EXCHANGE_SCHEMAS_PATH": str(settings.schemas_path),
-        "EXCHANGE_STATE_DIR": str(settings.state_dir),
-        "EXCHANGE_LOG_FORMAT": "json",
-        "EXCHANGE_LOG_LEVEL": "INFO",
-        **(env or {}),
-    }
+    environment = bus_env(settings, **{"EXCHANGE_LOG_LEVEL": "INFO", **(env or {})})
     popen = subprocess.Popen(
         worker_command(*args), env=environment, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL
     )

@@ -4,32 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
+import subprocess
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
+from _worker_proc import exchange_command
 from prometheus_client import CollectorRegistry
+from samples import verdict
 
 from connectors._runtime import RequesterRuntime
 from connectors._sdk import RequesterSource
+from connectors.testkit._bus import bus_env
 from exchange import Answer, ExchangeSettings, Inquiry, Provider
 
 VERIFY = "nocr.person.verify.v1"
 #: The national id the simulated registry does not know.
 UNKNOWN_PERSON = "0000000000"
-
-
-def verdict(inquiry: Inquiry) -> dict[str, object]:
-    return {
-        "national_id": inquiry.payload["national_id"],
-        "national_id_status": "VALID",
-        "birth_date_match": True,
-        "first_name_match": "EXACT",
-        "last_name_match": "EXACT",
-        "alive": True,
-        "verified_at": dt.datetime.now(dt.UTC),
-    }
 
 
 @contextlib.asynccontextmanager
@@ -48,7 +40,7 @@ async def civil_registry(
             await asyncio.sleep(delay)
         if inquiry.payload["national_id"] == UNKNOWN_PERSON:
             return Answer.not_found()
-        return Answer.found(verdict(inquiry))
+        return Answer.found(verdict(inquiry.payload["national_id"]))
 
     serving = asyncio.create_task(provider.run())
     try:
@@ -81,3 +73,13 @@ async def until(condition: Callable[[], bool], within: float, what: str) -> floa
             raise AssertionError(f"{what}: not within {within} s")
         await asyncio.sleep(0.1)
     return time.monotonic() - started
+
+
+def connector_process(bus: ExchangeSettings, config_file: Path) -> subprocess.Popen[bytes]:
+    """``exchange connector run CONFIG_FILE`` on ``bus`` in a child process (output dropped)."""
+    return subprocess.Popen(
+        exchange_command("connector", "run", str(config_file)),
+        env=bus_env(bus),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

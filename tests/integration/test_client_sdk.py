@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from _worker_proc import bus_settings, create_bus_topics
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from samples import PERSON
+from samples import PERSON, verdict
 from sdk_bus import real_bus
 
 from exchange import (
@@ -39,18 +39,6 @@ ROOT = Path(__file__).resolve().parents[2]
 AGENCIES = ["TAX", "NOCR", "POST"]
 VERIFY = "nocr.person.verify.v1"
 PURPOSE = "tax-registration"
-
-
-def verdict(national_id: str) -> dict[str, object]:
-    return {
-        "national_id": national_id,
-        "national_id_status": "VALID",
-        "birth_date_match": True,
-        "first_name_match": "EXACT",
-        "last_name_match": "EXACT",
-        "alive": True,
-        "verified_at": dt.datetime.now(dt.UTC),
-    }
 
 
 @pytest.fixture

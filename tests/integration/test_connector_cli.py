@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -14,9 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _worker_proc import bus_settings, create_bus_topics, running_worker
+from _worker_proc import bus_settings, create_bus_topics, exchange_command, running_worker
 
 from connectors.testkit import LegacyProcess, free_port
+from connectors.testkit._bus import bus_env
 from exchange import ExchangeClient, ExchangeSettings, OutcomeKind
 
 pytestmark = pytest.mark.integration
@@ -41,22 +40,12 @@ services:
 
 
 def _exchange(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-c", "from exchange.cli import main; main()", *args]
+    command = exchange_command(*args)
     return subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=60)
 
 
 def _env(settings: ExchangeSettings) -> dict[str, str]:
-    return {
-        **os.environ,
-        "ADDRESS_API_TOKEN": TOKEN,
-        "EXCHANGE_KAFKA_BOOTSTRAP": str(settings.kafka_bootstrap),
-        "EXCHANGE_TOPIC_PREFIX": settings.topic_prefix,
-        "EXCHANGE_PARTITIONS": str(settings.partitions),
-        "EXCHANGE_CATALOG_PATH": str(settings.catalog_path),
-        "EXCHANGE_SCHEMAS_PATH": str(settings.schemas_path),
-        "EXCHANGE_STATE_DIR": str(settings.state_dir),
-        "EXCHANGE_LOG_FORMAT": "json",
-    }
+    return bus_env(settings, ADDRESS_API_TOKEN=TOKEN)
 
 
 @pytest.fixture
@@ -121,10 +110,9 @@ async def test_run_answers_serves_health_and_stops_on_sigterm(
     health = free_port()
     config = tmp_path / "rest.yaml"
     config.write_text(CONFIG.format(port=legacy.port, health=health))
-    command = [sys.executable, "-c", "from exchange.cli import main; main()"]
     with running_worker(bus):
         connector = subprocess.Popen(  # noqa: ASYNC220 - starting it does not block
-            [*command, "connector", "run", str(config)],
+            exchange_command("connector", "run", str(config)),
             env=_env(bus),
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,

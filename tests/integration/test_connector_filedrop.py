@@ -9,8 +9,6 @@ import io
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +17,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 import yaml
-from requester_bus import UNKNOWN_PERSON, civil_registry, running, until
+from requester_bus import UNKNOWN_PERSON, civil_registry, connector_process, running, until
 from sdk_bus import real_bus
 
 from connectors._breaker import CircuitState
@@ -136,26 +134,6 @@ async def test_an_xml_batch_gets_an_xml_result(bus: ExchangeSettings, tmp_path: 
     assert results[0].findtext("payload/national_id") == "0000000001"
 
 
-def _connector_process(bus: ExchangeSettings, config_file: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "EXCHANGE_KAFKA_BOOTSTRAP": str(bus.kafka_bootstrap),
-        "EXCHANGE_TOPIC_PREFIX": bus.topic_prefix,
-        "EXCHANGE_PARTITIONS": str(bus.partitions),
-        "EXCHANGE_CATALOG_PATH": str(bus.catalog_path),
-        "EXCHANGE_SCHEMAS_PATH": str(bus.schemas_path),
-        "EXCHANGE_STATE_DIR": str(bus.state_dir),
-        "EXCHANGE_LOG_FORMAT": "json",
-    }
-    command = [sys.executable, "-c", "from exchange.cli import main; main()"]
-    return subprocess.Popen(
-        [*command, "connector", "run", str(config_file)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 async def test_a_kill_mid_file_sends_nothing_twice_and_the_restart_finishes(
     bus: ExchangeSettings, tmp_path: Path
 ) -> None:
@@ -167,7 +145,7 @@ async def test_a_kill_mid_file_sends_nothing_twice_and_the_restart_finishes(
     config_file.write_text(yaml.safe_dump(raw_config(drop_folder, concurrency=4)))
     batch = drop(drop_folder, "verify-big.csv", HEADER + rows(20))
     async with civil_registry(bus, delay=0.3) as handled:
-        first = _connector_process(bus, config_file)
+        first = connector_process(bus, config_file)
         try:
             await until(lambda: journalled(drop_folder, batch.name) >= 6, 60, "half journalled")
         finally:
@@ -175,7 +153,7 @@ async def test_a_kill_mid_file_sends_nothing_twice_and_the_restart_finishes(
             first.wait(10)
         at_kill = journalled(drop_folder, batch.name)
         await asyncio.sleep(1.0)  # in-flight inquiries are answered while nobody listens
-        second = _connector_process(bus, config_file)
+        second = connector_process(bus, config_file)
         try:
             await until((drop_folder / f"{batch.name}.done").exists, 60, "done")
         finally:

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -16,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from _postgres import PostgresServer
-from requester_bus import UNKNOWN_PERSON, civil_registry, running, until
+from requester_bus import UNKNOWN_PERSON, civil_registry, connector_process, running, until
 from sdk_bus import real_bus
 
 from connectors._breaker import CircuitState
@@ -165,26 +162,6 @@ async def test_notify_wakes_the_connector_at_once(
     print({"insert_to_result_s": round(latency, 2)})
 
 
-def _connector_process(bus: ExchangeSettings, config_file: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "EXCHANGE_KAFKA_BOOTSTRAP": str(bus.kafka_bootstrap),
-        "EXCHANGE_TOPIC_PREFIX": bus.topic_prefix,
-        "EXCHANGE_PARTITIONS": str(bus.partitions),
-        "EXCHANGE_CATALOG_PATH": str(bus.catalog_path),
-        "EXCHANGE_SCHEMAS_PATH": str(bus.schemas_path),
-        "EXCHANGE_STATE_DIR": str(bus.state_dir),
-        "EXCHANGE_LOG_FORMAT": "json",
-    }
-    command = [sys.executable, "-c", "from exchange.cli import main; main()"]
-    return subprocess.Popen(
-        [*command, "connector", "run", str(config_file)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 async def test_a_killed_connector_restarts_without_loss_or_second_inquiry(
     bus: ExchangeSettings, postgres: PostgresServer, database: str, tmp_path: Path
 ) -> None:
@@ -197,7 +174,7 @@ async def test_a_killed_connector_restarts_without_loss_or_second_inquiry(
         )
     )
     insert(postgres, database, national_ids(10), deadline=25)
-    first = _connector_process(bus, config_file)
+    first = connector_process(bus, config_file)
     try:
         await until(lambda: count(postgres, database, "status = 'SENT'") == 10, 60, "rows sent")
         await asyncio.sleep(0.5)  # the producer flushed
@@ -208,7 +185,7 @@ async def test_a_killed_connector_restarts_without_loss_or_second_inquiry(
         await until(lambda: len(handled) == 10, 30, "provider answered while connector down")
         await asyncio.sleep(1.0)  # the outcomes reach replies.TAX
         assert count(postgres, database, "status = 'DONE'") == 0
-        second = _connector_process(bus, config_file)
+        second = connector_process(bus, config_file)
         try:
             waited = await until(
                 lambda: count(postgres, database, "status = 'DONE'") == 10, 60, "rows done"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,10 +22,11 @@ from connectors.testkit import (
     check_outage,
     free_port,
 )
-from exchange import ExchangeSettings, Inquiry, OutcomeKind
+from exchange import ExchangeSettings, OutcomeKind
 from exchange._errors import RetriableError
 from exchange._topology import Topics
 from exchange._wire import HEADER_DLQ_REASON, header_value
+from exchange.testing import make_inquiry
 
 pytestmark = pytest.mark.integration
 
@@ -150,19 +150,11 @@ async def test_an_unreachable_system_is_reported_by_path_template_not_filled_url
     monkeypatch.setenv("ADDRESS_API_TOKEN", TOKEN)
     config = parse_config(yaml.safe_load(CONFIG.replace("{port}", str(free_port()))), RestConfig)
     assert isinstance(config, RestConfig)
-    now = dt.datetime.now(dt.UTC)
-    inquiry = Inquiry(
-        id=uuid.uuid4(),
+    inquiry = make_inquiry(
+        "post.address.lookup.v1",
+        {"postal_code": "1193653471"},
         requester="TAX",
-        requester_subsystem=None,
-        service="post.address.lookup.v1",
         purpose="tax-registration",
-        case_reference=None,
-        end_user_id=None,
-        subject=None,
-        created_at=now,
-        deadline=now + dt.timedelta(seconds=30),
-        payload={"postal_code": "1193653471"},
     )
     connector = RestConnector(config)
     await connector.start()

@@ -20,6 +20,7 @@ from connectors.testkit import ConformanceCase, ConnectorHarness, check_answers,
 from exchange import ExchangeSettings
 from exchange._answer import AnswerStatus, Inquiry
 from exchange._catalog import load_catalog
+from exchange.testing import make_inquiry
 
 pytestmark = pytest.mark.integration
 
@@ -97,19 +98,12 @@ async def connector(registry_url: str) -> AsyncIterator[SqlConnector]:
 
 
 def _inquiry(payload: dict[str, object]) -> Inquiry:
-    now = dt.datetime.now(dt.UTC)
-    return Inquiry(
-        id=uuid.uuid4(),
+    return make_inquiry(
+        VERIFY,
+        payload,
         requester="TAX",
         requester_subsystem="registration",
-        service=VERIFY,
         purpose="tax-registration",
-        case_reference=None,
-        end_user_id=None,
-        subject=None,
-        created_at=now,
-        deadline=now + dt.timedelta(seconds=30),
-        payload=payload,
     )
 
 

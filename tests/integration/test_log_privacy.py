@@ -13,7 +13,6 @@ The provider has no seam to hand it records without Kafka, hence the broker.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import logging
 import time
@@ -28,7 +27,7 @@ import structlog
 from _worker_proc import bus_settings, create_bus_topics
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
-from samples import PERSON
+from samples import PERSON, verdict
 
 from exchange import Answer, ExchangeSettings, Inquiry, InquirySpec, Provider
 from exchange._catalog import load_catalog
@@ -115,7 +114,7 @@ async def _handle_three(settings: ExchangeSettings) -> tuple[str, str]:
     async def verify(inquiry: Inquiry) -> Answer:
         structlog.get_logger("nocr.register").info("register lookup")
         status = register[inquiry.payload["national_id"]]  # KeyError for an unknown person
-        return Answer.found(_verdict(inquiry.payload["national_id"], status))
+        return Answer.found(verdict(inquiry.payload["national_id"], status))
 
     async with provider:
         answered, failed = await _write_requests(settings, [PERSON, MISSING])
@@ -168,18 +167,6 @@ async def _wait(registry: CollectorRegistry, *, handled: int, dead: int) -> None
             return
         assert time.monotonic() < deadline, f"handled {done}, dead-lettered {dlq}"
         await asyncio.sleep(0.1)
-
-
-def _verdict(national_id: str, status: str) -> dict[str, object]:
-    return {
-        "national_id": national_id,
-        "national_id_status": status,
-        "birth_date_match": True,
-        "first_name_match": "EXACT",
-        "last_name_match": "EXACT",
-        "alive": True,
-        "verified_at": dt.datetime.now(dt.UTC),
-    }
 
 
 def test_a_failed_handler_is_logged_with_inquiry_id_and_service(logged: Logged) -> None:

@@ -15,7 +15,6 @@ known value, and the exact increase is the difference of two instant values.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import re
 import time
 import uuid
@@ -30,7 +29,7 @@ from _grafana import FILES, load, queries, substitute
 from _prometheus import Prometheus, finite, metric_names, running_prometheus
 from _worker_proc import WorkerProcess, bus_settings, create_bus_topics, running_worker
 from prometheus_client import CollectorRegistry
-from samples import PERSON
+from samples import PERSON, verdict
 
 from exchange import (
     Answer,
@@ -82,18 +81,6 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` in a thread of its own, so pytest-asyncio's loop stays untouched."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coro).result()
-
-
-def _verdict(national_id: str) -> dict[str, object]:
-    return {
-        "national_id": national_id,
-        "national_id_status": "VALID",
-        "birth_date_match": True,
-        "first_name_match": "EXACT",
-        "last_name_match": "EXACT",
-        "alive": True,
-        "verified_at": dt.datetime.now(dt.UTC),
-    }
 
 
 def _spec() -> InquirySpec:
@@ -158,7 +145,7 @@ async def _drive(
 
     @provider.handles(VERIFY)
     async def verify(inquiry: Inquiry) -> Answer:
-        return Answer.found(_verdict(inquiry.payload["national_id"]))
+        return Answer.found(verdict(inquiry.payload["national_id"]))
 
     client = ExchangeClient.connect(
         agency="TAX", subsystem="registration", settings=settings, registry=client_registry

@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from samples import PERSON
+from samples import PERSON, verdict
 
 from exchange._answer import Answer, AnswerStatus
 from exchange._catalog import Catalog, load_catalog
@@ -94,15 +94,7 @@ def test_response_answers_the_request_as_its_provider(catalog: Catalog, codec: C
     received = decode_request(item.value, codec)
     service = catalog.service(SERVICE)
     assert service is not None
-    answer = {
-        "national_id": "0012345678",
-        "national_id_status": "VALID",
-        "birth_date_match": True,
-        "first_name_match": "EXACT",
-        "last_name_match": "EXACT",
-        "alive": True,
-        "verified_at": dt.datetime.now(dt.UTC),
-    }
+    answer = verdict("0012345678")
     value, headers = encode_response(
         codec,
         ServiceSchemas.of(service, codec),

@@ -3,9 +3,7 @@ and its config errors."""
 
 from __future__ import annotations
 
-import datetime as dt
 import sqlite3
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ from connectors.sql import SqlConfig, SqlConnector
 from connectors.sql._connector import bind_names
 from exchange._answer import AnswerStatus, Inquiry
 from exchange._errors import ConnectorConfigError
+from exchange.testing import make_inquiry
 
 ADDRESS = "post.address.lookup.v1"
 
@@ -38,20 +37,7 @@ def config(url: str, **binding: Any) -> dict[str, Any]:
 
 
 def inquiry(payload: dict[str, Any]) -> Inquiry:
-    now = dt.datetime.now(dt.UTC)
-    return Inquiry(
-        id=uuid.uuid4(),
-        requester="TAX",
-        requester_subsystem=None,
-        service=ADDRESS,
-        purpose="tax-registration",
-        case_reference=None,
-        end_user_id=None,
-        subject=None,
-        created_at=now,
-        deadline=now + dt.timedelta(seconds=30),
-        payload=payload,
-    )
+    return make_inquiry(ADDRESS, payload, requester="TAX", purpose="tax-registration")
 
 
 @pytest.fixture
