@@ -37,8 +37,8 @@ def inquire(  # a command with many options: the CLI is where they belong
     requester: str = typer.Option(..., "--as", help="Ask as AGENCY or AGENCY/subsystem."),
     purpose: str = typer.Option(..., help="The purpose (legal basis) the policy grants."),
     payload: str = typer.Option(..., help="The request payload: JSON, or @file.json."),
-    timeout: float | None = typer.Option(
-        None, min=0.1, help="Seconds to wait for the outcome (default: the deadline + 5 s)."
+    timeout: float = typer.Option(
+        30.0, min=0.1, help="Seconds to wait for the outcome (the bus settles it anyway)."
     ),
     deadline: float | None = typer.Option(
         None, min=0.1, help="The deadline on the bus, seconds from now (default: the service's)."
@@ -84,7 +84,7 @@ async def _ask(
     raw: dict[str, Any],
     *,
     purpose: str,
-    timeout: float | None,  # noqa: ASYNC109 - passed on to the client
+    timeout: float,  # noqa: ASYNC109 - passed on to the client
     deadline: float | None,
     case_reference: str | None,
     end_user: str | None,
