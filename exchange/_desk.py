@@ -2,7 +2,7 @@
 
 A handler that returns ``Answer.defer()`` puts the inquiry on ``<prefix>.desk.<AGENCY>``, a
 compacted topic keyed by inquiry id whose value is the request record exactly as it arrived.
-Answering it (``exchange answer …``, :func:`answer_manually`) writes the provider's response
+Answering it (``exchange desk answer …``, :func:`answer_manually`) writes the provider's response
 with ``answered_by=MANUAL`` to ``<prefix>.out.<AGENCY>`` and then a tombstone for that key on
 the desk. The pending list is the desk's latest value per key, tombstones removed: durable,
 readable by any process of the agency, and no bigger than what is pending (compaction).
