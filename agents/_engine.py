@@ -162,6 +162,10 @@ class EngineConfig:
     transactional_id_prefix: str | None = None
     batch_max_records: int = 1000
     poll_interval: float = 0.1  # longest wait for records before ticks and stop are checked
+    # Longest a fetch waits at the broker. aiokafka keeps one fetch in flight per broker and
+    # leaves out partitions that still hold buffered records, so records arriving on those
+    # wait for the fetch in flight: its wait bounds the hop's added latency (default 0.5 s).
+    fetch_max_wait: float = 0.1
     tick_interval: float = 1.0
     linger: float = 0.005
     max_batch_bytes: int = 512 * 1024  # per partition; a batch of outputs fits in one request
@@ -283,6 +287,7 @@ class Engine(Generic[V]):
             isolation_level="read_committed",
             enable_auto_commit=False,
             auto_offset_reset=cfg.auto_offset_reset,
+            fetch_max_wait_ms=round(cfg.fetch_max_wait * 1000),
             partition_assignment_strategy=(CopartitionedAssignor,),
             session_timeout_ms=int(cfg.session_timeout * 1000),
             heartbeat_interval_ms=int(cfg.session_timeout * 1000 / 3),

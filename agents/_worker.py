@@ -146,6 +146,7 @@ def _engine_config(
         topic_pattern=topics.out_pattern,
         batch_max_records=options.batch_max_records,
         tick_interval=settings.worker_tick_interval,
+        fetch_max_wait=settings.fetch_max_wait,
         # New agencies' out topics join within this; a restart is not needed for them.
         topic_refresh_interval=TOPIC_REFRESH,
         client_options=client_options(settings),

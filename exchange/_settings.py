@@ -39,7 +39,7 @@ class ExchangeSettings(BaseSettings):
         gt=0,
         le=10,
         description="Longest a consumer's fetch waits at the broker for new records, s "
-        "(the client SDK's reply reader and the provider SDK's intake).",
+        "(the stream workers' intake, the client SDK's reply reader, the provider SDK's intake).",
     )
 
     # --- Topology -----------------------------------------------------------------------------
