@@ -186,13 +186,14 @@ def test_answered_increase_equals_the_inquiries_sent(scenario: Scenario) -> None
     assert prom.by(total, "outcome") == {"ANSWERED": N + 1.0}
     exact = f"{total} - sum by (outcome) (exchange_inquiries_total @ {scenario.warmed_at:.3f})"
     assert {s.labels["outcome"]: s.value for s in prom.query(exact, at)} == {"ANSWERED": N}
-    # increase() extrapolates to the window's edges: at least N, never much more.
+    # increase() extrapolates to the window's edges: at least N, at most twice (the exact
+    # figure is the difference test above; this one checks the rate query works at all).
     window = round(at - scenario.warmed_at) + 3
     increase = prom.value(
         f'sum(increase(exchange_inquiries_total{{outcome="ANSWERED"}}[{window}s]))', at
     )
     assert increase is not None
-    assert N <= round(increase) <= N * 1.5, increase
+    assert N <= round(increase) <= N * 2, increase
 
 
 def test_answered_rate_is_above_zero(scenario: Scenario) -> None:

@@ -45,6 +45,14 @@ def expected(prefix: str) -> dict[str, tuple[int, dict[str, str]]]:
             "min.insync.replicas": "1",
         },
     )
+    topics[f"{prefix}.catalog"] = (
+        1,
+        {
+            "cleanup.policy": "compact",
+            "max.message.bytes": str(16 * 1024 * 1024),
+            "min.insync.replicas": "1",
+        },
+    )
     return topics
 
 
@@ -99,7 +107,8 @@ async def test_more_partitions_are_added_only_with_yes(settings: ExchangeSetting
     grown = await run(env, "topics", "apply", "--yes")
     assert grown.code == 0, grown.err
     assert f"added partitions to {out_tax}: 1 -> 3" in grown.out.splitlines()
-    names = [n for n in expected(settings.topic_prefix) if not n.endswith(".compliance")]
+    single = (".compliance", ".catalog")  # one partition each, by design
+    names = [n for n in expected(settings.topic_prefix) if not n.endswith(single)]
     assert {t["partitions"] for t in (await describe(settings, names)).values()} == {3}
     assert (await run(env, "topics", "apply")).out == "nothing to do\n"
 
