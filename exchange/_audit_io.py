@@ -20,9 +20,9 @@ from exchange._admin import TopicAdmin
 from exchange._audit_chain import ChainLink, TrailRecord, chain_id
 from exchange._envelope_fields import raw_schema
 from exchange._errors import BrokerError, CodecError, FramingError
-from exchange._kafka import kafka_options
 from exchange._schema_store import SchemaStore
 from exchange._settings import ExchangeSettings
+from exchange._topic_reader import group_free_consumer
 from exchange._topology import Topics
 
 __all__ = ["AuditDecoder", "AuditEntry", "AuditTrail", "about_subject", "read_audit_trail"]
@@ -83,7 +83,7 @@ class AuditDecoder:
 
 async def read_audit_trail(settings: ExchangeSettings, store: SchemaStore) -> AuditTrail:
     """Every committed record of the audit topic up to its end offsets at the start."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import TopicPartition
     from aiokafka.errors import KafkaError
 
     topic = Topics.for_settings(settings).audit
@@ -91,13 +91,10 @@ async def read_audit_trail(settings: ExchangeSettings, store: SchemaStore) -> Au
         count, _replicas = (await admin.partition_counts([topic])).get(topic, (0, 0))
     if not count:
         raise BrokerError(f"{topic} does not exist: run `exchange topics apply`", retriable=False)
-    consumer = AIOKafkaConsumer(
-        group_id=None,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
+    consumer = group_free_consumer(
+        settings,
         auto_offset_reset="earliest",
         request_timeout_ms=round(settings.request_timeout * 1000),
-        **kafka_options(settings),
     )
     trail, decoder = AuditTrail(topic), AuditDecoder(store)
     partitions = [TopicPartition(topic, n) for n in range(count)]

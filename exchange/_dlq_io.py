@@ -22,6 +22,7 @@ from exchange._dlq import DeadLetterEntry, DlqListing, replay_marker, replay_rec
 from exchange._errors import BrokerError
 from exchange._kafka import kafka_options
 from exchange._settings import ExchangeSettings
+from exchange._topic_reader import group_free_consumer
 from exchange._topology import Topics
 
 __all__ = ["Replayed", "read_dlq", "replay"]
@@ -50,7 +51,6 @@ def _options(settings: ExchangeSettings) -> dict[str, Any]:
 
 async def read_dlq(settings: ExchangeSettings, listing: DlqListing) -> DlqListing:
     """Feed every committed DLQ record, up to the end at the start of the read, to ``listing``."""
-    from aiokafka import AIOKafkaConsumer
     from aiokafka.errors import KafkaError
 
     topic = Topics.for_settings(settings).dlq
@@ -58,12 +58,10 @@ async def read_dlq(settings: ExchangeSettings, listing: DlqListing) -> DlqListin
         count, _replicas = (await admin.partition_counts([topic])).get(topic, (0, 0))
     if not count:
         raise BrokerError(f"{topic} does not exist: run `exchange topics apply`", retriable=False)
-    consumer = AIOKafkaConsumer(
-        group_id=None,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
+    consumer = group_free_consumer(
+        settings,
         auto_offset_reset="earliest",
-        **_options(settings),
+        request_timeout_ms=round(settings.request_timeout * 1000),
     )
     try:
         await consumer.start()
