@@ -29,7 +29,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, overload
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -172,7 +172,11 @@ class RequesterConfig(ConnectorConfig):
 # --- loading ------------------------------------------------------------------------------------
 
 
-def load_config(path: Path | str, model: type[C] | None = None) -> C | ConnectorConfig:
+@overload
+def load_config(path: Path | str, model: None = None) -> ConnectorConfig: ...
+@overload
+def load_config(path: Path | str, model: type[C]) -> C: ...
+def load_config(path: Path | str, model: type[ConnectorConfig] | None = None) -> ConnectorConfig:
     """Read and validate a connector config file; :class:`ConnectorConfigError` listing
     every problem with its field path.
 
@@ -188,9 +192,13 @@ def load_config(path: Path | str, model: type[C] | None = None) -> C | Connector
     return parse_config(raw, model, source=str(path))
 
 
+@overload
+def parse_config(raw: Any, model: None = None, *, source: str = "config") -> ConnectorConfig: ...
+@overload
+def parse_config(raw: Any, model: type[C], *, source: str = "config") -> C: ...
 def parse_config(
-    raw: Any, model: type[C] | None = None, *, source: str = "config"
-) -> C | ConnectorConfig:
+    raw: Any, model: type[ConnectorConfig] | None = None, *, source: str = "config"
+) -> ConnectorConfig:
     """Validate an already-parsed config mapping (see :func:`load_config`)."""
     if not isinstance(raw, Mapping):
         raise _error(source, ["(top level): must be a mapping of settings"])
