@@ -35,9 +35,12 @@ lint: venv ## Run ruff (lint and format check)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The tests are checked too; tests/integration/conftest.py in a run of its own, since to mypy it
+# is a second top-level module named `conftest` (see [tool.mypy] in pyproject.toml).
 .PHONY: typecheck
-typecheck: venv ## Run mypy (strict)
+typecheck: venv ## Run mypy (strict) over the code and the tests
 	$(BIN)/mypy
+	$(BIN)/mypy tests/integration/conftest.py
 
 # The sql and outbox connector tests start a PostgreSQL server of their own from its binaries;
 # the Debian package is installed once when they are missing (its default cluster is not used).

@@ -77,6 +77,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield external
         return
     broker = LocalBroker(tmp_path_factory.mktemp("kafka"), tied_to_parent=True)
+    problem: str | None
     try:
         running = broker.start(timeout=BROKER_START_TIMEOUT)
     except LocalBrokerError as exc:

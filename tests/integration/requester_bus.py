@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 from _worker_proc import exchange_command
 from prometheus_client import CollectorRegistry
@@ -52,7 +53,7 @@ async def civil_registry(
 
 @contextlib.asynccontextmanager
 async def running(
-    source: RequesterSource[object], settings: ExchangeSettings
+    source: RequesterSource[Any], settings: ExchangeSettings
 ) -> AsyncIterator[RequesterRuntime]:
     """The source on its runtime (durable outcomes) in this loop; stopped on exit."""
     runtime = RequesterRuntime(source, settings, registry=CollectorRegistry())

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from _worker_proc import (
-    VERDICT,
     VERIFY,
     BusTap,
     Raw,
@@ -29,6 +28,7 @@ from _worker_proc import (
 )
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from fastavro import schemaless_writer
+from samples import VERDICT
 
 from agents._engine import default_partition
 from connectors.testkit._bus import bus_env

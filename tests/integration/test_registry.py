@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from codec_samples import sample_store, samples
+from codec_samples import INQUIRY_ID, sample_store, samples
 
 from exchange._codec import Codec
 from exchange._errors import LocalBrokerError, UnknownSchemaError
@@ -181,4 +181,4 @@ async def test_older_writer_registered_separately_resolves_to_todays_reader(
         async with fresh.registry:
             decoded = await fresh.decode(data, reader=INQUIRY_REQUEST)
     assert decoded["reply_to"] is None
-    assert decoded["inquiry_id"] == request.inquiry_id
+    assert decoded["inquiry_id"] == INQUIRY_ID

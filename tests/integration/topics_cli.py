@@ -74,7 +74,9 @@ async def describe(settings: ExchangeSettings, names: list[str]) -> dict[str, di
         responses = await admin.describe_configs(resources)
     finally:
         await admin.close()
-    found = {t["topic"]: {"partitions": len(t["partitions"])} for t in topics if t["partitions"]}
+    found: dict[str, dict[str, Any]] = {
+        t["topic"]: {"partitions": len(t["partitions"])} for t in topics if t["partitions"]
+    }
     for response in responses:
         for item in response.to_object()["resources"]:
             overrides = {

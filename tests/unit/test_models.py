@@ -76,6 +76,8 @@ def _check_record(model: type[BaseModel], record: dict[str, Any], named: dict[st
             ref = named.get(branch if isinstance(branch, str) else branch.get("name", ""))
             if ref is not None and ref["type"] == "record":
                 nested = next(a for a in typing.get_args(info.annotation) or [info.annotation])
+                assert isinstance(nested, type), nested
+                assert issubclass(nested, BaseModel), nested
                 _check_record(nested, ref, named)
 
 

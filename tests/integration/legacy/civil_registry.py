@@ -9,9 +9,11 @@ The WSDL is at ``http://127.0.0.1:PORT/?wsdl``.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sys
 import warnings
+from typing import Any, TypedDict
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 # spyne 2.14 still imports through six's meta path importer; harmless here.
@@ -30,7 +32,16 @@ from spyne import (  # noqa: E402 - after the warnings filter
 from spyne.protocol.soap import Soap11  # noqa: E402
 from spyne.server.wsgi import WsgiApplication  # noqa: E402
 
-PEOPLE = {
+
+class _Person(TypedDict):
+    birth_date: str
+    first_name: str
+    last_name: str
+    status: str
+    alive: bool
+
+
+PEOPLE: dict[str, _Person] = {
     "0012345678": {
         "birth_date": "1990-03-21",
         "first_name": "Sara",
@@ -41,7 +52,7 @@ PEOPLE = {
 }
 
 
-class PersonVerdict(ComplexModel):
+class PersonVerdict(ComplexModel):  # type: ignore[misc]  # spyne has no type information
     """What the registry says about the identity data sent."""
 
     __namespace__ = "urn:civil-registry"
@@ -58,11 +69,18 @@ def _match(sent: str, recorded: str) -> str:
     return "SIMILAR" if sent.lower() == recorded.lower() else "DIFFERENT"
 
 
-class CivilRegistry(ServiceBase):
+class CivilRegistry(ServiceBase):  # type: ignore[misc]  # spyne has no type information
     """The registry's one operation."""
 
-    @rpc(Unicode, Date, Unicode, Unicode, _returns=PersonVerdict)
-    def VerifyPerson(ctx, national_id, birth_date, first_name, last_name):  # noqa: N805 - spyne passes ctx
+    # spyne's decorator has no type information.
+    @rpc(Unicode, Date, Unicode, Unicode, _returns=PersonVerdict)  # type: ignore[untyped-decorator]
+    def VerifyPerson(
+        ctx: Any,  # noqa: N805 - spyne passes ctx
+        national_id: str | None,
+        birth_date: dt.date | None,
+        first_name: str | None,
+        last_name: str | None,
+    ) -> PersonVerdict:
         if not national_id or not national_id.isdigit() or len(national_id) != 10:
             raise Fault(faultcode="Client.InvalidId", faultstring="malformed national id")
         person = PEOPLE.get(national_id)
