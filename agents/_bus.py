@@ -70,6 +70,7 @@ from exchange._events import (
 from exchange._metrics import WorkerMetrics
 from exchange._models import RejectReason
 from exchange._routing import Router
+from exchange._signing import signature_text
 from exchange._state import InquiryState, Phase, Settled
 from exchange._topology import TopicKind, Topics
 from exchange._wire import (
@@ -257,10 +258,21 @@ class BusProcessor:
         try:
             if name != INQUIRY_REQUEST:
                 response_event = self._response_router.response_event
-                return response_event(fields, source_agency=source, now_ms=now_ms)
+                return response_event(
+                    fields,
+                    source_agency=source,
+                    now_ms=now_ms,
+                    headers=record.headers,
+                    value=record.value,
+                )
             _take_reply_to(fields, record.headers)
             event = self._router.request_event(
-                fields, source_agency=source, key=record.key, now_ms=now_ms
+                fields,
+                source_agency=source,
+                key=record.key,
+                now_ms=now_ms,
+                headers=record.headers,
+                value=record.value,
             )
         except (KeyError, TypeError, ValueError) as exc:  # an envelope revision it cannot read
             raise _UnreadableError(f"{type(exc).__name__}: {exc}") from exc
@@ -348,7 +360,7 @@ class BusProcessor:
             elif isinstance(effect, Settlement):
                 self._settle(effect, partition, out)
             else:
-                out.append(self._audit_record(effect, partition))
+                out.append(self._audit_record(effect, partition, record))
                 if metrics is not None:
                     metrics.noticed(effect, None if record is None else self._source(record.topic))
 
@@ -389,12 +401,15 @@ class BusProcessor:
         if self._trace or settlement.reject_reason is not None:
             _log_settled(settlement)
 
-    def _audit_record(self, event: AuditEvent, partition: int) -> OutputRecord:
+    def _audit_record(
+        self, event: AuditEvent, partition: int, record: InputRecord | None = None
+    ) -> OutputRecord:
         topic, count = self._audit
         chain = (CHAIN_HEADER, str(partition).encode())
         headers = (*inquiry_headers(RecordType.AUDIT, event.inquiry_id), chain)
         prev = self._heads[partition]
-        value, self._heads[partition] = seal(prev, self._io.audit(event, prev))
+        signature = None if record is None else signature_text(record.headers)
+        value, self._heads[partition] = seal(prev, self._io.audit(event, prev, signature))
         return OutputRecord(topic, event.inquiry_id.encode(), value, headers, partition % count)
 
     def _dead_letter(self, record: InputRecord, exc: Exception) -> OutputRecord:

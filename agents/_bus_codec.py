@@ -118,10 +118,14 @@ class EnvelopeIO:
         """The ``InquiryOutcome`` record of ``settlement``."""
         return _write(self._outcome, outcome_fields(settlement))
 
-    def audit(self, event: AuditEvent, prev_hash: bytes | None = None) -> bytes:
+    def audit(
+        self, event: AuditEvent, prev_hash: bytes | None = None, signature: str | None = None
+    ) -> bytes:
         """The ``AuditRecord`` of ``event``, linked to ``prev_hash``, its own hash null (see
-        :func:`exchange._audit_chain.seal`)."""
-        return _write(self._audit, audit_fields(event, prev_hash))
+        :func:`exchange._audit_chain.seal`); ``signature``: the causing record's header."""
+        fields = audit_fields(event, prev_hash)
+        fields["signature"] = signature
+        return _write(self._audit, fields)
 
 
 def _write(schema: tuple[bytes, Any], fields: dict[str, Any]) -> bytes:

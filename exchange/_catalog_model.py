@@ -16,6 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from exchange._catalog_ids import (
@@ -31,9 +32,11 @@ from exchange._catalog_ids import (
 )
 from exchange._catalog_rules import Issue, find_issues
 from exchange._errors import CatalogError
+from exchange._signing import SignaturePolicy, key_id_of, public_key_from_text
 
 __all__ = [
     "Agency",
+    "AgencyKey",
     "AnswerMode",
     "Catalog",
     "Classification",
@@ -88,6 +91,27 @@ class Subsystem(_Frozen):
     description: str = ""
 
 
+class AgencyKey(_Frozen):
+    """One Ed25519 public key of an agency; several at once while a key is being rotated."""
+
+    #: 16 hex digits of the key's SHA-256 (:func:`exchange._signing.key_id_of`); checked.
+    id: str = Field(pattern=r"^[0-9a-f]{16}$")
+    #: The 32-byte raw public key in standard base64.
+    public_key: str
+
+    @model_validator(mode="after")
+    def _id_matches(self) -> AgencyKey:
+        raw = public_key_from_text(self.public_key)  # ValueError: reported by pydantic
+        if key_id_of(raw) != self.id:
+            raise ValueError(f"the key id of this public key is {key_id_of(raw)}, not {self.id}")
+        return self
+
+    @cached_property
+    def verifier(self) -> Ed25519PublicKey:
+        """The key, ready to verify signatures."""
+        return Ed25519PublicKey.from_public_bytes(public_key_from_text(self.public_key))
+
+
 class Agency(_Frozen):
     """A member of the bus."""
 
@@ -95,10 +119,19 @@ class Agency(_Frozen):
     name: Text
     description: str = ""
     subsystems: tuple[Subsystem, ...] = ()
+    #: Public keys that verify this agency's signatures (``docs/catalog.md``, "Signatures").
+    keys: tuple[AgencyKey, ...] = ()
+    #: ``required``: every request and response this agency writes must be signed.
+    signatures: SignaturePolicy = SignaturePolicy.OPTIONAL
 
     def has_subsystem(self, code: str) -> bool:
         """Whether the agency declares a subsystem with this code."""
         return any(sub.code == code for sub in self.subsystems)
+
+    @cached_property
+    def verifiers(self) -> dict[str, Ed25519PublicKey]:
+        """Key id -> public key, for verifying this agency's signatures."""
+        return {key.id: key.verifier for key in self.keys}
 
 
 class SchemaRevision(_Frozen):
@@ -128,6 +161,8 @@ class ServiceSpec(_Frozen):
     classification: Classification
     compatibility: CompatibilityMode = CompatibilityMode.BACKWARD
     answer_mode: AnswerMode = AnswerMode.AUTOMATIC
+    #: ``required``: requests to this service and its responses must be signed.
+    signatures: SignaturePolicy = SignaturePolicy.OPTIONAL
 
     @model_validator(mode="before")
     @classmethod

@@ -100,6 +100,9 @@ def _agency_issues(agencies: Sequence[Agency]) -> list[Issue]:
                 path = ("subsystems", pos, "code")
                 issues.append(Issue("agencies", index, label, path, message))
             seen.add(subsystem.code)
+        if agency.signatures == "required" and not agency.keys:
+            message = "signatures are required but the agency lists no keys"
+            issues.append(Issue("agencies", index, label, ("signatures",), message))
     return issues
 
 
@@ -122,6 +125,10 @@ def _service_issues(services: Sequence[ServiceSpec], refs: _Refs) -> list[Issue]
             )
             path = ("default_deadline_seconds",)
             issues.append(Issue("services", index, label, path, message))
+        provider = refs.agencies.get(service.provider)
+        if service.signatures == "required" and provider is not None and not provider.keys:
+            message = f"signatures are required but provider {service.provider} lists no keys"
+            issues.append(Issue("services", index, label, ("signatures",), message))
     return issues
 
 

@@ -51,6 +51,8 @@ from exchange._metrics import ClientMetrics
 from exchange._outcome import InquirySpec, Outcome, OutcomeKind
 from exchange._replies import InFlight
 from exchange._settings import ExchangeSettings
+from exchange._signing import Signer
+from exchange._signing_keys import signer_for
 from exchange._topology import Topics
 from exchange._wire import HEADER_REPLY_TO
 
@@ -84,6 +86,7 @@ class ExchangeClient:
         linger: float = 0.002,
         durable: str | None = None,
         claim_window: float = 60.0,
+        signer: Signer | None = None,
     ) -> None:
         self.agency = agency
         self.subsystem = subsystem
@@ -98,7 +101,11 @@ class ExchangeClient:
             SchemaStore.from_directory(settings.schemas_path),
             max_record_bytes=settings.max_record_bytes,
         )
-        self._encoder = RequestEncoder(catalog, codec, agency, subsystem, reply_to=self.reply_to)
+        #: Signs every request (default: EXCHANGE_SIGNING_KEY[_FILE], if set); None: unsigned.
+        self.signer = signer_for(agency, settings, catalog, signer)
+        self._encoder = RequestEncoder(
+            catalog, codec, agency, subsystem, reply_to=self.reply_to, signer=self.signer
+        )
         self._decoder = OutcomeDecoder(catalog, codec)
         self._metrics = ClientMetrics(registry if registry is not None else CollectorRegistry())
         self._children: dict[tuple[str, str, OutcomeKind], tuple[Any, Any]] = {}

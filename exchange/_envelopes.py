@@ -31,6 +31,7 @@ from exchange._errors import (
 )
 from exchange._models import RejectReason, SubjectKind
 from exchange._outcome import InquirySpec, Outcome, OutcomeKind
+from exchange._signing import Signer
 from exchange._wire import (
     INQUIRY_OUTCOME,
     INQUIRY_REQUEST,
@@ -204,12 +205,14 @@ class RequestEncoder:
         subsystem: str | None,
         *,
         reply_to: str | None,
+        signer: Signer | None = None,
     ) -> None:
         self._services = ServiceCache(catalog, codec)
         self._codec = codec
         self._envelope = codec.store.get(INQUIRY_REQUEST)
         self._requester = {"agency": agency, "subsystem": subsystem}
         self._reply_to = reply_to
+        self._signer = signer
 
     def encode(self, spec: InquirySpec) -> EncodedInquiry:
         """Validate and encode; :class:`InquiryRejectedError` before anything is sent."""
@@ -258,6 +261,8 @@ class RequestEncoder:
         headers = inquiry_headers(
             RecordType.REQUEST, key_text, reply_to=self._reply_to, traceparent=traceparent
         )
+        if self._signer is not None:
+            headers = self._signer.signed_headers(RecordType.REQUEST, key_text, value, headers)
         return EncodedInquiry(
             inquiry_id=inquiry_id,
             key_text=key_text,
@@ -404,9 +409,11 @@ def encode_answer(
     answer: Answer,
     *,
     manual: bool,
+    signer: Signer | None = None,
 ) -> tuple[bytes, list[tuple[str, bytes]]]:
     """Encode a provider's (or, ``manual``, a person's) :class:`Answer` to ``request`` as its
-    ``InquiryResponse``; :class:`CodecError` if the payload does not fit the response schema."""
+    ``InquiryResponse``, signed by ``signer`` if given; :class:`CodecError` if the payload does
+    not fit the response schema."""
     error = None
     if answer.status is AnswerStatus.ERROR:
         code = answer.error_code or ("MANUAL_ERROR" if manual else "ERROR")
@@ -419,6 +426,7 @@ def encode_answer(
         payload=answer.payload,
         error=error,
         manual=manual,
+        signer=signer,
     )
 
 
@@ -431,9 +439,10 @@ def encode_response(
     payload: dict[str, Any] | None,
     error: tuple[str, str, bool] | None,
     manual: bool,
+    signer: Signer | None = None,
 ) -> tuple[bytes, list[tuple[str, bytes]]]:
-    """Encode the ``InquiryResponse`` to ``request``; :class:`CodecError` if the payload
-    does not fit the service's newest response schema."""
+    """Encode the ``InquiryResponse`` to ``request`` (signed by ``signer`` if given);
+    :class:`CodecError` if the payload does not fit the service's newest response schema."""
     env = request.envelope
     traceparent = _child_span(env["trace_parent"])
     payload_bytes = None
@@ -460,4 +469,6 @@ def encode_response(
     }
     value = codec.encode_trusted(INQUIRY_RESPONSE, response)  # built here; payload checked
     headers = inquiry_headers(RecordType.RESPONSE, request.inquiry_id, traceparent=traceparent)
+    if signer is not None:
+        headers = signer.signed_headers(RecordType.RESPONSE, response["inquiry_id"], value, headers)
     return value, headers

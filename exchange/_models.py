@@ -112,6 +112,7 @@ class RejectReason(enum.StrEnum):
     UNKNOWN_AGENCY = "UNKNOWN_AGENCY"
     MALFORMED = "MALFORMED"
     OTHER = "OTHER"
+    BAD_SIGNATURE = "BAD_SIGNATURE"
 
 
 class AuditEvent(enum.StrEnum):
@@ -300,6 +301,7 @@ class AuditRecord(EnvelopeModel):
     recorded_at: Timestamp
     latency_ms: Long | None = None
     within_deadline: bool | None = None
+    signature: str | None = None
     prev_hash: bytes | None = None
     hash: bytes | None = None
 

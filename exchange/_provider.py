@@ -55,6 +55,8 @@ from exchange._intake import OffsetTracker, SeenInquiries
 from exchange._kafka import kafka_options
 from exchange._metrics import UNKNOWN_LABEL, DlqMetrics, ProviderMetrics
 from exchange._settings import ExchangeSettings
+from exchange._signing import Signer
+from exchange._signing_keys import signer_for
 from exchange._topology import Topics
 from exchange._wire import HEADER_DLQ_REASON, header_value
 
@@ -87,12 +89,15 @@ class Provider:
         seen_capacity: int = 100_000,
         dead_letter_errors: bool = False,
         drain_timeout: float = DRAIN_TIMEOUT,
+        signer: Signer | None = None,
     ) -> None:
         if concurrency < 1:
             raise ConfigError("concurrency must be at least 1")
         self.agency = agency
         self._settings = settings
         self._catalog = catalog or load_catalog(settings.catalog_path, settings.schemas_path)
+        # Responses are signed with this key (default: EXCHANGE_SIGNING_KEY[_FILE], if set).
+        self._signer = signer_for(agency, settings, self._catalog, signer)
         self._codec = Codec(
             SchemaStore.from_directory(settings.schemas_path),
             max_record_bytes=settings.max_record_bytes,
@@ -436,7 +441,9 @@ class Provider:
         self._count(request.service_id, answer.status, manual=False)
 
     def _encode(self, request: ReceivedRequest, answer: Answer) -> tuple[bytes, Any]:
-        return encode_answer(self._codec, self._services, request, answer, manual=False)
+        return encode_answer(
+            self._codec, self._services, request, answer, manual=False, signer=self._signer
+        )
 
     async def _send(
         self,

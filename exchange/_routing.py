@@ -21,6 +21,9 @@ NOT_ALLOWED            no policy lets the requester (agency or subsystem) ask th
 PURPOSE_NOT_ALLOWED    a policy exists, but not for the stated purpose
 DEADLINE_PAST          the deadline is not after the time the bus read the request
 DEADLINE_TOO_FAR       the deadline is further than the service's ``max_deadline_seconds``
+BAD_SIGNATURE          the ``exchange-signature`` header is present but does not verify with
+                       one of the requester's catalog keys, or it is missing where the service
+                       or the requester says ``signatures: required`` (``_signing_policy.py``)
 PAYLOAD_TOO_LARGE      the payload is over the size limit
 INVALID_PAYLOAD        the payload is not a record of one of the service's request revisions
 =====================  ======================================================================
@@ -28,7 +31,8 @@ INVALID_PAYLOAD        the payload is not a record of one of the service's reque
 Responses: the worker takes the topic's agency as the responder, whatever the envelope says,
 so a response from anyone but the provider is *foreign* to the correlator. A response from the
 provider that fails a check here (envelope responder not the topic's agency, unknown service,
-FOUND without payload, payload not of the service's response schema) settles its inquiry as
+FOUND without payload, payload not of the service's response schema, a signature that does not
+verify or is missing where required) settles its inquiry as
 FAILED with error code ``INVALID_RESPONSE`` rather than going to the dead-letter topic: it is
 authentic and names a real inquiry, so the requester learns at once what happened instead of
 waiting for a TIMED_OUT that misdescribes it, the defect is counted against the provider in
@@ -53,8 +57,9 @@ from exchange._envelope_fields import inquiry_from_fields, raw_schema, response_
 from exchange._errors import CodecError
 from exchange._events import RequestAccepted, RequestRejected, ResponseArrived
 from exchange._models import RejectReason
+from exchange._signing_policy import verify_record
 from exchange._state import InquiryRecord
-from exchange._wire import SINGLE_OBJECT_MAGIC
+from exchange._wire import SINGLE_OBJECT_MAGIC, Headers, RecordType
 
 __all__ = ["Rejection", "Router"]
 
@@ -92,34 +97,66 @@ class Router:
     # --- from decoded envelopes to the correlator's events ---------------------------------
 
     def request_event(
-        self, fields: Mapping[str, Any], *, source_agency: str, key: bytes | None, now_ms: int
+        self,
+        fields: Mapping[str, Any],
+        *,
+        source_agency: str,
+        key: bytes | None,
+        now_ms: int,
+        headers: Headers = (),
+        value: bytes | None = None,
     ) -> RequestAccepted | RequestRejected:
-        """Decide a request read from ``out.<source_agency>`` at *now_ms*."""
+        """Decide a request read from ``out.<source_agency>`` at *now_ms*; ``headers`` and
+        ``value`` are the record's, untouched (its signature covers them)."""
         inquiry = inquiry_from_fields(fields, now_ms)
         rejection = self.check_request(
-            inquiry, fields["payload"], source_agency=source_agency, key=key
+            inquiry,
+            fields["payload"],
+            source_agency=source_agency,
+            key=key,
+            headers=headers,
+            value=value,
         )
         if rejection is None:
             return RequestAccepted(inquiry)
         return RequestRejected(inquiry, source_agency, rejection.reason, rejection.detail)
 
     def response_event(
-        self, fields: Mapping[str, Any], *, source_agency: str, now_ms: int
+        self,
+        fields: Mapping[str, Any],
+        *,
+        source_agency: str,
+        now_ms: int,
+        headers: Headers = (),
+        value: bytes | None = None,
     ) -> ResponseArrived:
         """A response read from ``out.<source_agency>`` at *now_ms*, with its check done."""
         arrived = response_from_fields(fields, source_agency=source_agency, now_ms=now_ms)
-        invalid = self.check_response(arrived, claimed_responder=fields["responder"]["agency"])
+        invalid = self.check_response(
+            arrived,
+            claimed_responder=fields["responder"]["agency"],
+            headers=headers,
+            value=value,
+        )
         return arrived if invalid is None else replace(arrived, invalid=invalid)
 
     # --- requests -------------------------------------------------------------------------
 
     def check_request(
-        self, inquiry: InquiryRecord, payload: bytes, *, source_agency: str, key: bytes | None
+        self,
+        inquiry: InquiryRecord,
+        payload: bytes,
+        *,
+        source_agency: str,
+        key: bytes | None,
+        headers: Headers = (),
+        value: bytes | None = None,
     ) -> Rejection | None:
         """None if the request may be routed to its provider, else why not.
 
         *inquiry* is the request as read (``received_at_ms`` is "now" for the deadline rules),
-        *source_agency* the agency of the ``out`` topic, *key* the record's key.
+        *source_agency* the agency of the ``out`` topic, *key* the record's key, *headers* and
+        *value* the record's own (for its signature).
         """
         problem = self._identity(inquiry, source_agency, key)
         if problem is not None:
@@ -131,6 +168,7 @@ class Router:
             _provider_problem(inquiry, service)
             or self._policy_problem(inquiry, service)
             or _deadline_problem(inquiry, service)
+            or self._signature_problem(inquiry, service, headers, value)
             or self._payload_problem(payload, service)
         )
 
@@ -167,6 +205,21 @@ class Router:
             return Rejection(RejectReason.PURPOSE_NOT_ALLOWED, detail)
         return None
 
+    def _signature_problem(
+        self, inquiry: InquiryRecord, service: Service, headers: Headers, value: bytes | None
+    ) -> Rejection | None:
+        requester = inquiry.requester_agency
+        check = verify_record(
+            RecordType.REQUEST,
+            inquiry_id=inquiry.inquiry_id,
+            signer_code=requester,
+            signer=self._catalog.agency(requester),
+            service=service,
+            headers=headers,
+            value=value,
+        )
+        return None if check.ok else Rejection(RejectReason.BAD_SIGNATURE, str(check.problem))
+
     def _payload_problem(self, payload: bytes, service: Service) -> Rejection | None:
         if len(payload) > self._max_payload_bytes:
             detail = f"payload is {len(payload)} bytes, over the limit of {self._max_payload_bytes}"
@@ -176,11 +229,18 @@ class Router:
 
     # --- responses ------------------------------------------------------------------------
 
-    def check_response(self, response: ResponseArrived, *, claimed_responder: str) -> str | None:
+    def check_response(
+        self,
+        response: ResponseArrived,
+        *,
+        claimed_responder: str,
+        headers: Headers = (),
+        value: bytes | None = None,
+    ) -> str | None:
         """Why a response is unusable (the correlator's ``invalid``), or None if it is fine.
 
         *response* has the topic's agency as ``responder_agency``; *claimed_responder* is the
-        agency the envelope names.
+        agency the envelope names; *headers* and *value* are the record's (its signature).
         """
         if claimed_responder != response.responder_agency:
             return (
@@ -191,6 +251,18 @@ class Router:
         sid = format_service_id(response.service_code, response.service_version)
         if service is None:
             return f"{sid} is not in the catalog"
+        responder = response.responder_agency
+        check = verify_record(
+            RecordType.RESPONSE,
+            inquiry_id=response.inquiry_id,
+            signer_code=responder,
+            signer=self._catalog.agency(responder),
+            service=service,
+            headers=headers,
+            value=value,
+        )
+        if not check.ok:
+            return f"bad signature: {check.problem}"
         if response.payload is None:
             return "a FOUND response carries no payload" if response.status == "FOUND" else None
         if len(response.payload) > self._max_payload_bytes:

@@ -65,6 +65,15 @@ class ExchangeSettings(BaseSettings):
         default=1_048_576, gt=0, description="Largest inquiry record accepted, in bytes."
     )
 
+    # --- Signatures (docs/architecture.md, "Signatures") -----------------------------------------
+    signing_key_file: Path | None = Field(
+        default=None,
+        description="This agency's Ed25519 private key (PEM, PKCS#8): the SDK signs with it.",
+    )
+    signing_key: SecretStr | None = Field(
+        default=None, description="The same key as text (PEM, or base64 of the 32-byte seed)."
+    )
+
     # --- Stream workers -------------------------------------------------------------------------
     worker_tick_interval: float = Field(
         default=0.5,

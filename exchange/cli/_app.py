@@ -24,6 +24,7 @@ from exchange.cli import (
     _dlq,
     _evaluation,
     _inquire,
+    _keys,
     _provide,
     _report,
     _schemas,
@@ -63,6 +64,7 @@ app.add_typer(_tail.app)
 app.add_typer(_answer.app)
 app.command(name="demo")(_demo.demo)
 app.add_typer(_audit.app)
+app.add_typer(_keys.app)
 
 
 @app.command()
