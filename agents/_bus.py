@@ -71,6 +71,7 @@ from exchange._metrics import WorkerMetrics
 from exchange._models import RejectReason
 from exchange._routing import Router
 from exchange._signing import signature_text
+from exchange._signing_relay import relay_headers
 from exchange._state import InquiryState, Phase, Settled
 from exchange._topology import TopicKind, Topics
 from exchange._wire import (
@@ -358,7 +359,7 @@ class BusProcessor:
                 assert record is not None, "only a request is routed"
                 self._route(effect, record, partition, out)
             elif isinstance(effect, Settlement):
-                self._settle(effect, partition, out)
+                self._settle(effect, partition, out, record)
             else:
                 out.append(self._audit_record(effect, partition, record))
                 if metrics is not None:
@@ -381,7 +382,13 @@ class BusProcessor:
                 service=f"{inquiry.service_code}.v{inquiry.service_version}",
             )
 
-    def _settle(self, settlement: Settlement, partition: int, out: list[OutputRecord]) -> None:
+    def _settle(
+        self,
+        settlement: Settlement,
+        partition: int,
+        out: list[OutputRecord],
+        record: InputRecord | None = None,
+    ) -> None:
         inquiry = settlement.inquiry
         topic = self._topics.replies(settlement.deliver_to)
         key = inquiry.inquiry_id.encode()
@@ -393,6 +400,12 @@ class BusProcessor:
                 traceparent=inquiry.trace_parent,
             )
             value = self._io.outcome(settlement)
+            if settlement.kind is Phase.ANSWERED and record is not None:
+                # The provider's signed response rides along (exchange/_signing_relay.py).
+                limit = self._codec.max_record_bytes
+                headers += relay_headers(
+                    record.headers, record.value, outcome_size=len(value), limit=limit
+                )
             out.append(OutputRecord(topic, key, value, tuple(headers), partition))
         else:  # audited below all the same; never a reason to stop the bus
             log.error("no replies topic, outcome not delivered", topic=topic)

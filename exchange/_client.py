@@ -410,7 +410,7 @@ class ExchangeClient:
                 for records in batches.values():
                     for record in records:
                         if header_is(record.headers, HEADER_REPLY_TO, reply_to):
-                            self._deliver(record.value, record.key, in_flight)
+                            self._deliver(record, in_flight)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -418,16 +418,18 @@ class ExchangeClient:
             in_flight.fail_all(BrokerError(f"the reply reader stopped: {exc}"))
             raise
 
-    def _deliver(self, value: bytes, key: bytes | None, in_flight: InFlight) -> None:
-        outcome = self._decode(value, key, in_flight)
+    def _deliver(self, record: Any, in_flight: InFlight) -> None:
+        outcome = self._decode(record, in_flight)
         if outcome is not None:
             in_flight.settle(str(outcome.inquiry_id), outcome)
 
-    def _decode(self, value: bytes, key: bytes | None, in_flight: InFlight) -> Outcome | None:
+    def _decode(self, record: Any, in_flight: InFlight) -> Outcome | None:
+        """The outcome in a replies ``record`` (aiokafka's), or None if it does not decode."""
+        key = record.key
         inquiry_id = key.decode("ascii", "replace") if key else None
         elapsed = in_flight.elapsed(inquiry_id) if inquiry_id else None
         try:
-            return self._decoder.decode(value, elapsed=elapsed)
+            return self._decoder.decode(record.value, elapsed=elapsed, headers=record.headers)
         except CodecError as exc:
             # An outcome addressed to us that we cannot read (a bug in its writer, or a schema
             # newer than this SDK): its caller gets the error now rather than a local timeout.
@@ -451,7 +453,7 @@ class ExchangeClient:
                     continue
                 key = record.key.decode("ascii") if record.key else ""
                 ledger.hold(tp.partition, record.offset, key)
-                outcome = self._decode(record.value, record.key, self._in_flight)
+                outcome = self._decode(record, self._in_flight)
                 if outcome is None:
                     ledger.acknowledge(key)  # nothing to store: do not stall the commits
                 elif not self._in_flight.settle(key, outcome):

@@ -12,6 +12,7 @@ read back resolved to that revision (fields added later appear with their defaul
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import uuid
@@ -19,6 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import structlog
 
 from exchange._answer import Answer, AnswerStatus, Inquiry
 from exchange._catalog_model import Catalog, Service
@@ -32,13 +35,17 @@ from exchange._errors import (
 from exchange._models import RejectReason, SubjectKind
 from exchange._outcome import InquirySpec, Outcome, OutcomeKind
 from exchange._signing import Signer
+from exchange._signing_relay import verify_relayed
 from exchange._wire import (
     INQUIRY_OUTCOME,
     INQUIRY_REQUEST,
     INQUIRY_RESPONSE,
+    Headers,
     RecordType,
     inquiry_headers,
 )
+
+log = structlog.get_logger("exchange.client")
 
 __all__ = [
     "EncodedInquiry",
@@ -312,15 +319,20 @@ class OutcomeDecoder:
 
     def __init__(self, catalog: Catalog, codec: Codec) -> None:
         self._services = ServiceCache(catalog, codec)
+        self._catalog = catalog
         self._codec = codec
         self._envelope = codec.store.get(INQUIRY_OUTCOME)
 
-    def decode(self, value: bytes, *, elapsed: float | None = None) -> Outcome:
+    def decode(
+        self, value: bytes, *, elapsed: float | None = None, headers: Headers | None = None
+    ) -> Outcome:
         """Decode one outcome; :class:`CodecError` (and nothing else) if it or its payload is
-        not readable."""
+        not readable. With the record's ``headers``, a provider's signed response relayed on
+        it is verified (``Outcome.signed_by``)."""
         record = self._codec.decode(value, reader=self._envelope)
         try:
-            return self._outcome(record, elapsed)
+            outcome = self._outcome(record, elapsed)
+            return outcome if not headers else self._with_proof(outcome, record, headers)
         except CodecError:
             raise
         except (KeyError, ValueError, TypeError) as exc:  # e.g. a kind newer than this SDK
@@ -328,6 +340,19 @@ class OutcomeDecoder:
             raise SchemaMismatchError(
                 f"outcome not readable as {INQUIRY_OUTCOME}: {type(exc).__name__}"
             ) from exc
+
+    def _with_proof(self, outcome: Outcome, record: dict[str, Any], headers: Headers) -> Outcome:
+        proof, problem = verify_relayed(headers, record, catalog=self._catalog, codec=self._codec)
+        if problem is not None:
+            log.warning(
+                "provider signature not verified",
+                inquiry_id=str(outcome.inquiry_id),
+                provider=outcome.provider,
+                problem=problem,
+            )
+        if proof is None:
+            return outcome
+        return dataclasses.replace(outcome, signed_by=proof.key_id, proof=proof)
 
     def _outcome(self, record: dict[str, Any], elapsed: float | None) -> Outcome:
         code, version = record["service_code"], record["service_version"]

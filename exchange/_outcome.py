@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from exchange._errors import InquiryFailedError, InquiryRejectedError, InquiryTimeoutError
+from exchange._signing import SignedProof
 
 
 class OutcomeKind(enum.StrEnum):
@@ -72,6 +73,12 @@ class Outcome:
     local: bool = False
     #: Seconds from sending to receiving this outcome, measured by this client.
     elapsed: float | None = field(default=None, compare=False)
+    #: The key id of the provider's signature on its answer, verified by this client against
+    #: the catalog; None when the answer came unsigned (or its signature did not check out).
+    signed_by: str | None = None
+    #: The provider's signature header and the exact response it covers: keep it to prove
+    #: what the provider answered (``docs/architecture.md``, "Signatures").
+    proof: SignedProof | None = field(default=None, compare=False, repr=False)
 
     @property
     def answered(self) -> bool:

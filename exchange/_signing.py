@@ -44,6 +44,7 @@ __all__ = [
     "SIGNATURE_VERSION",
     "SignatureCheck",
     "SignaturePolicy",
+    "SignedProof",
     "Signer",
     "check_signature",
     "format_header",
@@ -184,6 +185,16 @@ class SignatureCheck:
     def ok(self) -> bool:
         """True when the record may go on (verified, or unsigned where that is allowed)."""
         return self.problem is None
+
+
+@dataclass(frozen=True, slots=True)
+class SignedProof:
+    """What a requester keeps to prove a provider's answer: the provider's ``key_id``, its
+    ``exchange-signature`` header and the exact ``response`` record value it covers."""
+
+    key_id: str
+    signature: bytes
+    response: bytes
 
 
 _UNSIGNED = SignatureCheck()

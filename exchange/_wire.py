@@ -30,6 +30,7 @@ __all__ = [
     "HEADER_INQUIRY_ID",
     "HEADER_REPLY_TO",
     "HEADER_SIGNATURE",
+    "HEADER_SIGNED_RESPONSE",
     "HEADER_TRACEPARENT",
     "HEADER_TYPE",
     "INQUIRY_OUTCOME",
@@ -84,8 +85,11 @@ HEADER_INQUIRY_ID = "exchange-inquiry-id"
 HEADER_REPLY_TO = "exchange-reply-to"
 #: W3C trace context, under the name the W3C and OpenTelemetry propagators use.
 HEADER_TRACEPARENT = "traceparent"
-#: Reserved for the optional Ed25519 signature over the record value.
+#: The optional Ed25519 signature of a request or response (``exchange/_signing.py``); on an
+#: ANSWERED outcome, the provider's, copied by the bus.
 HEADER_SIGNATURE = "exchange-signature"
+#: On an ANSWERED outcome: the provider's signed response record, byte for byte.
+HEADER_SIGNED_RESPONSE = "exchange-signed-response"
 
 # --- Headers on dead-lettered records (the fields of exchange.v1.DeadLetter) ---------------------
 HEADER_DLQ_REASON = "exchange-dlq-reason"

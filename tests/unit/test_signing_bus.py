@@ -18,12 +18,25 @@ from exchange._answer import AnswerStatus
 from exchange._catalog import load_catalog
 from exchange._catalog_model import Agency, Catalog, Service
 from exchange._codec import Codec, SchemaStore
-from exchange._envelopes import RequestEncoder, ServiceCache, decode_request, encode_response
+from exchange._envelopes import (
+    OutcomeDecoder,
+    RequestEncoder,
+    ServiceCache,
+    decode_request,
+    encode_response,
+)
 from exchange._outcome import InquirySpec
 from exchange._signing import Signer
+from exchange._signing_relay import relay_headers
 from exchange._state import InquiryState
 from exchange._topology import Topics
-from exchange._wire import AUDIT_RECORD, HEADER_SIGNATURE, INQUIRY_OUTCOME, header_value
+from exchange._wire import (
+    AUDIT_RECORD,
+    HEADER_SIGNATURE,
+    HEADER_SIGNED_RESPONSE,
+    INQUIRY_OUTCOME,
+    header_value,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 VERIFY = "nocr.person.verify.v1"  # signatures: required in the catalog built below
@@ -203,3 +216,53 @@ def test_optional_services_take_unsigned_requests_but_verify_signed_ones(bus: Bu
     assert routed.topic == TOPICS.in_("POST")
     outcome, _ = _rejected(bus, bus.request(Signer.generate("TAX"), ADDRESS))
     assert outcome["reject_reason"] == "BAD_SIGNATURE"
+
+
+# --- the provider's signature, relayed to the requester ----------------------------------------
+
+
+def _answered(bus: Bus) -> OutputRecord:
+    request = bus.request(TAX_KEY)
+    bus.process(request)
+    outcome, _ = bus.process(bus.response(request, NOCR_KEY))
+    return outcome
+
+
+def test_the_requester_verifies_the_providers_signature_on_its_answer(bus: Bus) -> None:
+    """The outcome carries the signed response; the SDK's decoder names NOCR's key id and
+    keeps the proof (signature header and the exact response bytes)."""
+    outcome = _answered(bus)
+    assert outcome.value is not None
+    decoded = OutcomeDecoder(bus.catalog, bus.codec).decode(outcome.value, headers=outcome.headers)
+    assert decoded.signed_by == NOCR_KEY.key_id
+    assert decoded.proof is not None
+    assert decoded.proof.response == header_value(outcome.headers, HEADER_SIGNED_RESPONSE)
+
+
+def test_a_relayed_response_changed_on_the_way_is_not_verified(bus: Bus) -> None:
+    """A bus (or anyone) that alters the relayed response loses the provider's signature."""
+    outcome = _answered(bus)
+    assert outcome.value is not None
+    headers = [
+        (name, value[:-1] + bytes((value[-1] ^ 1,)) if name == HEADER_SIGNED_RESPONSE else value)
+        for name, value in outcome.headers
+    ]
+    decoded = OutcomeDecoder(bus.catalog, bus.codec).decode(outcome.value, headers=headers)
+    assert (decoded.kind, decoded.signed_by, decoded.proof) == ("ANSWERED", None, None)
+
+
+def test_a_signed_response_that_does_not_back_the_outcome_is_not_verified(bus: Bus) -> None:
+    """The provider's genuine signature on another inquiry's answer proves nothing here."""
+    first, second = _answered(bus), _answered(bus)
+    assert second.value is not None
+    relayed = [(n, v) for n, v in first.headers if n in (HEADER_SIGNATURE, HEADER_SIGNED_RESPONSE)]
+    decoded = OutcomeDecoder(bus.catalog, bus.codec).decode(second.value, headers=relayed)
+    assert decoded.signed_by is None
+
+
+def test_no_relay_when_it_would_pass_the_size_limit() -> None:
+    """An outcome whose copy of the response would pass the record limit goes without it."""
+    headers = [(HEADER_SIGNATURE, b"v1:x:y")]
+    assert relay_headers(headers, b"r" * 100, outcome_size=100, limit=2000) != ()
+    assert relay_headers(headers, b"r" * 1000, outcome_size=1000, limit=2000) == ()
+    assert relay_headers([], b"r", outcome_size=1, limit=2000) == ()
