@@ -17,12 +17,14 @@ records the response as late.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from exchange._answer import Answer, AnswerStatus, Inquiry
 from exchange._catalog import load_catalog
 from exchange._catalog_model import Catalog
 from exchange._codec import Codec, SchemaStore
+from exchange._desk_reader import DeskReader
 from exchange._envelopes import ReceivedRequest, ServiceCache, decode_request, encode_answer
 from exchange._errors import BrokerError, CodecError, InquiryError, InquiryRejectedError
 from exchange._kafka import kafka_options
@@ -66,7 +68,12 @@ async def ensure_desk_topic(settings: ExchangeSettings, agency: str) -> None:
 
 
 class Desk:
-    """Reads and answers one agency's deferred inquiries (no producer of its own)."""
+    """Reads and answers one agency's deferred inquiries (no producer of its own).
+
+    Each look at the desk reads its topic with a consumer of its own; a long-lived process
+    that looks often opens the desk (``async with desk``) to keep one consumer between looks
+    (see :mod:`exchange._desk_reader`).
+    """
 
     def __init__(
         self, settings: ExchangeSettings, agency: str, catalog: Catalog, codec: Codec
@@ -77,6 +84,27 @@ class Desk:
         self.out_topic = Topics.for_settings(settings).out(agency)
         self._codec = codec
         self._services = ServiceCache(catalog, codec)
+        self._reader = DeskReader(settings, self.topic)
+
+    async def open(self) -> None:
+        """Keep one consumer of the desk topic for every look until :meth:`close`."""
+        await self._reader.open()
+
+    async def close(self) -> None:
+        """Stop the kept consumer: each look reads with a consumer of its own again."""
+        await self._reader.close()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
 
     async def put(self, producer: Any, key: bytes, value: bytes, headers: Any) -> None:
         """Put a deferred request on the desk, as received; returns once Kafka has it."""
@@ -84,7 +112,7 @@ class Desk:
 
     async def pending(self) -> list[Inquiry]:
         """Every inquiry waiting for a person, oldest deadline first."""
-        records = await self._read(only_key=None)
+        records = await self._reader.read()
         inquiries = [
             self._inquiry(decode_request(value, self._codec)) for value in records.values()
         ]
@@ -100,7 +128,7 @@ class Desk:
         if answer.status is AnswerStatus.DEFERRED:
             raise InquiryError("a manual answer cannot be deferred again")
         key = str(inquiry_id).encode("ascii")
-        value = (await self._read(only_key=key)).get(key)
+        value = (await self._reader.read(only_key=key)).get(key)
         if value is None:
             raise InquiryError(f"inquiry {inquiry_id} is not waiting on the {self.agency} desk")
         request = decode_request(value, self._codec)
@@ -125,34 +153,6 @@ class Desk:
         )
         return request.inquiry(payload)
 
-    async def _read(self, *, only_key: bytes | None) -> dict[bytes, bytes]:
-        """Latest value per key (tombstones drop the key), from the beginning to the end.
-
-        With ``only_key``, only the partition that key hashes to is read.
-        """
-        from aiokafka import AIOKafkaConsumer, TopicPartition
-        from aiokafka.errors import KafkaError
-        from aiokafka.partitioner import DefaultPartitioner
-
-        consumer = AIOKafkaConsumer(
-            **kafka_options(self._settings),
-            group_id=None,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-        )
-        try:
-            known = await _partitions_of(self._settings, self.topic)
-            if not known:
-                return {}
-            if only_key is not None:
-                known = [DefaultPartitioner()(only_key, known, known)]
-            await consumer.start()
-            return await _read_to_end(consumer, [TopicPartition(self.topic, p) for p in known])
-        except KafkaError as exc:
-            raise BrokerError(f"cannot read {self.topic}: {exc}") from exc
-        finally:
-            await consumer.stop()
-
 
 async def _publish(
     producer: Any, topic: str, value: bytes | None, key: bytes, headers: list[tuple[str, bytes]]
@@ -165,43 +165,6 @@ async def _publish(
         await delivery
     except KafkaError as exc:
         raise BrokerError(f"cannot write to {topic}: {exc}") from exc
-
-
-async def _partitions_of(settings: ExchangeSettings, topic: str) -> list[int]:
-    """The topic's partition numbers, sorted; empty if it does not exist."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(**kafka_options(settings))
-    try:
-        await admin.start()
-        if topic not in await admin.list_topics():
-            return []
-        described = await admin.describe_topics([topic])
-        return sorted(p["partition"] for t in described for p in t["partitions"])
-    finally:
-        await admin.close()
-
-
-async def _read_to_end(consumer: Any, assigned: list[Any]) -> dict[bytes, bytes]:
-    consumer.assign(assigned)
-    await consumer.seek_to_beginning(*assigned)
-    ends = await consumer.end_offsets(assigned)
-    latest: dict[bytes, bytes] = {}
-    remaining = {tp for tp in assigned if ends[tp] > 0}
-    while remaining:
-        batches = await consumer.getmany(*remaining, timeout_ms=1000)
-        for tp, records in batches.items():
-            for record in records:
-                if record.value is None:
-                    latest.pop(record.key, None)
-                else:
-                    latest[record.key] = record.value
-            if records and records[-1].offset + 1 >= ends[tp]:
-                remaining.discard(tp)
-        for tp in list(remaining):
-            if await consumer.position(tp) >= ends[tp]:
-                remaining.discard(tp)
-    return latest
 
 
 def manual_answer(

@@ -59,11 +59,12 @@ class Clerk:
         )
         try:
             await producer.start()
-            while True:
-                pending = await self._desk.pending()
-                # Several officers: each answer reads the desk again, so they go in parallel.
-                await asyncio.gather(*(self._answer(producer, i) for i in pending))
-                await asyncio.sleep(POLL_INTERVAL)
+            async with self._desk:  # one consumer for every look at the desk, not one per look
+                while True:
+                    pending = await self._desk.pending()
+                    # Several officers: each answer reads the desk again, so they go in parallel.
+                    await asyncio.gather(*(self._answer(producer, i) for i in pending))
+                    await asyncio.sleep(POLL_INTERVAL)
         except KafkaError as exc:
             raise BrokerError(f"the desk clerk stopped: {exc}") from exc
         finally:

@@ -28,7 +28,7 @@ from exchange import (
     OutcomeKind,
     Provider,
 )
-from exchange._desk import _partitions_of
+from exchange._desk_reader import partitions_of
 from exchange._kafka import client_options
 from exchange._topology import Topics
 from exchange._wire import HEADER_REPLY_TO
@@ -50,7 +50,7 @@ async def bus(settings: ExchangeSettings) -> AsyncIterator[ExchangeSettings]:
 
 async def _records_in(settings: ExchangeSettings, topic: str) -> int:
     """How many records a topic holds (sum of its partitions' end offsets)."""
-    partitions = await _partitions_of(settings, topic)
+    partitions = await partitions_of(settings, topic)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap, **client_options(settings)
     )
