@@ -4,6 +4,10 @@
 request so the person can answer it); ``answer`` publishes a manual response
 (``answered_by=MANUAL``) and takes the inquiry off the desk. The response payload is JSON read
 against the service's newest response schema, as ``exchange inquire`` reads requests.
+
+Each command is a short process that looks at the desk once (``answer`` with a payload: once
+to find the service, once while answering), so each look reads with a consumer of its own; a
+kept reader (an open :class:`~exchange._desk.Desk`) pays off only in a process that looks often.
 """
 
 from __future__ import annotations
