@@ -11,12 +11,16 @@ Unit of work
     topic. Input topics are a fixed list or a regex (``topic_pattern``), so a new
     ``out.<agency>`` topic joins without a restart.
 
-One Kafka transaction per partition per batch
-    ``getmany`` returns up to ``batch_max_records`` records; for each partition number p in it
-    the processor turns p's records into output records and state writes, and p's producer
-    sends the outputs, the changelog records of every state key touched and the consumed
-    offsets (``send_offsets_to_transaction``) and commits, all in one transaction. The
-    partitions of a batch commit concurrently, each on its own producer; outputs are queued
+One Kafka transaction per partition per batch, partitions pipelined
+    The fetch loop hands each fetched record to its partition number's buffer
+    (:mod:`agents._engine_task`). Each partition number p runs its own sequence of
+    transactions: as soon as p's previous one has committed, the processor turns everything
+    buffered for p into output records and state writes, and p's producer sends the outputs,
+    the changelog records of every state key touched and the consumed offsets and commits,
+    all in one transaction (:mod:`agents._engine_txn`). So p's records keep their order and
+    are committed once, p never waits for another partition's commit, and the records that
+    arrive while p commits are p's next batch. The loop stops fetching while
+    ``batch_max_records`` records wait. Outputs are queued
     with aiokafka's batch API (one record batch per topic partition, no per-record await or
     future). Consumers read at
     ``read_committed`` with auto-commit off, so outputs, state and progress become visible
@@ -50,37 +54,44 @@ Partitioning of outputs
 
 Rebalances
     aiokafka rebalances eagerly: every partition is revoked, then the new set assigned. The
-    revocation waits for the batch in flight to commit (a lock), closes the producers and parks
+    revocation waits for each partition's transaction in flight, drops the records still
+    buffered (they are fetched again from the committed offsets), closes the producers and parks
     the states; on assignment, a parked state is kept only if its changelog partition has not
-    moved since this engine last wrote it, otherwise it is restored from the changelog. A batch
-    fetched across a rebalance is dropped (its partitions were rewound to the committed
-    offsets). aiokafka swallows listener exceptions; the engine records them and raises them
-    from :meth:`Engine.run`.
+    moved since this engine last wrote it, otherwise it is restored from the changelog. The
+    assigned partitions stay paused until they are positioned at their committed offsets.
+    aiokafka swallows listener exceptions; the engine records them and raises them from
+    :meth:`Engine.run`.
 
 Errors
     ``Processor.process`` should handle a bad record itself (e.g. emit it to a dead-letter
     topic). If it raises, its batch is rolled back and :meth:`Engine.run` raises
     :class:`~exchange.ProcessorError`: a worker exits non-zero, it never runs half-alive.
-    :meth:`Engine.stop` finishes the batch in flight, commits it and returns within about
-    ``poll_interval`` seconds.
+    :meth:`Engine.stop` lets each partition finish the transaction in flight and returns
+    within about ``poll_interval`` seconds after they committed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, ProducerFenced
-from aiokafka.partitioner import murmur2
 
 from agents._assignor import CopartitionedAssignor
+from agents._engine_task import PartitionTask
+from agents._engine_txn import (
+    default_partition,
+    fatal_cause,
+    route,
+    stop_producer,
+    transact,
+)
+from agents._engine_types import EngineConfig, EngineStats, InputRecord, OutputRecord, Processor
 from agents._state_store import BytesCodec, PartitionState, StateCodec, restore_partitions
 from exchange._errors import BrokerError, ConfigError, ExchangeError, FencedError, ProcessorError
 
@@ -96,118 +107,6 @@ __all__ = [
 
 V = TypeVar("V")
 _log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class InputRecord:
-    """One consumed record, as the processor sees it."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int  # milliseconds since the epoch
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class OutputRecord:
-    """One record to produce; ``partition=None`` means the default partitioner by key."""
-
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes], ...] = ()
-    partition: int | None = None
-
-
-class Processor(Protocol[V]):
-    """What the engine runs: plain synchronous callables, called one at a time.
-
-    ``process`` and ``on_tick`` must not block; they read and write ``state`` and return the
-    records to produce. A record the processor cannot handle is its own business (route it to a
-    dead-letter topic as an output); an exception escaping them rolls the batch back and stops
-    the engine with :class:`~exchange.ProcessorError`.
-    """
-
-    def on_assigned(self, state: PartitionState[V]) -> None:
-        """Partition ``state.partition`` is now owned; ``state`` holds its restored keys."""
-        ...
-
-    def on_revoked(self, partition: int) -> None:
-        """Partition ``partition`` is no longer owned; its state is gone."""
-        ...
-
-    def process(
-        self, records: Sequence[InputRecord], state: PartitionState[V]
-    ) -> Iterable[OutputRecord]:
-        """Turn a batch of one partition number's records into outputs, writing ``state``."""
-        ...
-
-    def on_tick(self, now_ms: int, state: PartitionState[V]) -> Iterable[OutputRecord]:
-        """Wall-clock timer for one owned partition (fire deadlines, expire old keys)."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    """How the engine connects and batches; durations in seconds."""
-
-    bootstrap_servers: str
-    application_id: str  # the consumer group; also the default transactional id prefix
-    changelog_topic: str
-    topics: tuple[str, ...] = ()
-    topic_pattern: str | None = None  # regex; new matching topics join on the next refresh
-    transactional_id_prefix: str | None = None
-    batch_max_records: int = 1000
-    poll_interval: float = 0.1  # longest wait for records before ticks and stop are checked
-    # Longest a fetch waits at the broker. aiokafka keeps one fetch in flight per broker and
-    # leaves out partitions that still hold buffered records, so records arriving on those
-    # wait for the fetch in flight: its wait bounds the hop's added latency (default 0.5 s).
-    fetch_max_wait: float = 0.1
-    tick_interval: float = 1.0
-    linger: float = 0.005
-    max_batch_bytes: int = 512 * 1024  # per partition; a batch of outputs fits in one request
-    transaction_timeout: float = 60.0
-    session_timeout: float = 10.0
-    topic_refresh_interval: float = 30.0
-    restore_timeout: float = 120.0
-    max_retries: int = 5  # failed transactions in a row before the engine gives up
-    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
-    client_options: Mapping[str, Any] = field(default_factory=dict)  # security, passed to all
-
-    def __post_init__(self) -> None:
-        if bool(self.topics) == bool(self.topic_pattern):
-            raise ConfigError("give the engine either topics or topic_pattern, not both")
-
-    @property
-    def transactional_prefix(self) -> str:
-        """The prefix of every partition's transactional id."""
-        return self.transactional_id_prefix or self.application_id
-
-
-@dataclass(slots=True)
-class EngineStats:
-    """Counters since start, for logs, metrics and benchmarks."""
-
-    records_in: int = 0
-    records_out: int = 0
-    state_writes: int = 0
-    transactions: int = 0
-    aborts: int = 0
-    restores: int = 0
-
-
-@dataclass(slots=True)
-class _Task(Generic[V]):
-    """Everything the engine holds for one owned partition number."""
-
-    partition: int
-    producer: Any
-    state: PartitionState[V]
-    committed: dict[TopicPartition, int] = field(default_factory=dict)
-    changelog_end: int | None = None  # end offset after our last changelog write, if known
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
@@ -240,11 +139,11 @@ class Engine(Generic[V]):
         self._on_batch = on_batch
         self._processor = processor
         self._codec: StateCodec[V] = codec if codec is not None else BytesCodec()  # type: ignore[assignment]  # bytes state by default
-        self._tasks: dict[int, _Task[V]] = {}
-        self._parked: dict[int, _Task[V]] = {}
+        self._tasks: dict[int, PartitionTask[V]] = {}
+        self._parked: dict[int, PartitionTask[V]] = {}
         self._lock = asyncio.Lock()
-        self._epoch = 0
-        self._failures = 0
+        self._buffered = 0  # records buffered over all partitions
+        self._committed = asyncio.Event()  # a partition's transaction ended: room to fetch
         self._failure: BaseException | None = None
         self._stopping = asyncio.Event()
         self._consumer: Any = None
@@ -311,7 +210,7 @@ class Engine(Generic[V]):
             raise
 
     def stop(self) -> None:
-        """Ask :meth:`run` to finish the batch in flight, commit and return (signal-safe)."""
+        """Ask :meth:`run` to finish the transactions in flight and return (signal-safe)."""
         self._stopping.set()
 
     async def run(self) -> None:
@@ -331,58 +230,118 @@ class Engine(Generic[V]):
         self._tasks.clear()
         self._parked.clear()
         try:
+            await _cancel_lanes(tasks)  # only after a cancelled run; else they have ended
             if consumer is not None:
                 await consumer.stop()  # leaves the group: the others take over at once
         finally:
-            await asyncio.gather(*(_stop_producer(task) for task in tasks))
+            await asyncio.gather(*(stop_producer(t.producer, t.partition) for t in tasks))
             if restorer is not None:
                 await restorer.stop()
             for number in owned:
                 self._processor.on_revoked(number)
 
-    # --- the loop -----------------------------------------------------------------------------
+    # --- the fetch loop -----------------------------------------------------------------------
 
     async def _loop(self) -> None:
         cfg = self.config
         next_tick = time.monotonic() + cfg.tick_interval
-        while not self._stopping.is_set():
-            self._raise_failure()
-            epoch = self._epoch
-            wait = max(0.0, min(cfg.poll_interval, next_tick - time.monotonic()))
-            try:
-                batch = await self._consumer.getmany(
-                    timeout_ms=int(wait * 1000), max_records=cfg.batch_max_records
-                )
-            except KafkaError as exc:
-                raise BrokerError(f"fetch failed: {exc!r}") from exc
-            async with self._lock:
+        try:
+            while not self._stopping.is_set():
                 self._raise_failure()
-                if batch and epoch == self._epoch:
-                    await self._run_batch(batch)
+                wait = max(0.0, min(cfg.poll_interval, next_tick - time.monotonic()))
+                if self._buffered >= cfg.batch_max_records:
+                    await self._wait_for_room(wait)
+                else:
+                    await self._fetch(wait, cfg.batch_max_records - self._buffered)
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + cfg.tick_interval
-                    await self._run_ticks()
+                    self._tick_all()
+        finally:
+            # Each partition finishes the transaction in flight (stop, or another one failed).
+            self._stopping.set()
+            await asyncio.gather(*(t.lane for t in self._tasks.values() if t.lane is not None))
         self._raise_failure()
+
+    async def _fetch(self, wait: float, room: int) -> None:
+        try:
+            batch = await self._consumer.getmany(timeout_ms=int(wait * 1000), max_records=room)
+        except KafkaError as exc:
+            raise BrokerError(f"fetch failed: {exc!r}") from exc
+        if batch:
+            self._dispatch(batch)
+
+    def _dispatch(self, batch: Mapping[TopicPartition, list[Any]]) -> None:
+        """Buffer fetched records by partition number and start the idle partitions' lanes.
+
+        aiokafka hands out fetched records only if they follow the partition's position at
+        that moment, and ``getmany`` returns in the same step as it takes them, so a batch
+        never holds records from before a seek (a rewind, an assignment): nothing fetched is
+        dropped here but the records of partitions just revoked.
+        """
+        touched = set()
+        for tp, records in batch.items():
+            task = self._tasks.get(tp.partition)
+            if task is None:
+                continue
+            self._buffered += task.add(tp, records)
+            touched.add(task)
+        for task in touched:
+            self._start_lane(task)
+
+    async def _wait_for_room(self, wait: float) -> None:
+        self._committed.clear()
+        try:
+            async with asyncio.timeout(wait):
+                await self._committed.wait()
+        except TimeoutError:
+            pass
+
+    def _tick_all(self) -> None:
+        if self._lock.locked():  # partitions are being assigned: not all are positioned yet
+            return
+        for task in self._tasks.values():
+            task.tick_due = True
+            self._start_lane(task)
 
     def _raise_failure(self) -> None:
         if self._failure is not None:
             if isinstance(self._failure, ExchangeError):
                 raise self._failure
-            raise BrokerError(f"rebalance failed: {self._failure!r}") from self._failure
+            raise BrokerError(f"engine failed: {self._failure!r}") from self._failure
 
-    async def _run_batch(self, batch: Mapping[TopicPartition, list[Any]]) -> None:
-        by_number: dict[int, dict[TopicPartition, list[Any]]] = {}
-        for tp, records in batch.items():
-            by_number.setdefault(tp.partition, {})[tp] = records
-        await _settle(
-            self._process(self._tasks[number], parts) for number, parts in by_number.items()
-        )
+    def _fail(self, exc: BaseException) -> None:
+        """Keep the first failure for :meth:`run` and stop every partition."""
+        if self._failure is None:
+            self._failure = exc
+        self._stopping.set()
 
-    async def _run_ticks(self) -> None:
-        now_ms = int(time.time() * 1000)
-        await _settle(self._tick(task, now_ms) for task in self._tasks.values())
+    # --- a partition's lane -------------------------------------------------------------------
 
-    async def _process(self, task: _Task[V], parts: dict[TopicPartition, list[Any]]) -> None:
+    def _start_lane(self, task: PartitionTask[V]) -> None:
+        if not task.busy and not self._stopping.is_set():
+            task.lane = asyncio.create_task(self._lane(task), name=f"partition-{task.partition}")
+
+    async def _lane(self, task: PartitionTask[V]) -> None:
+        """Commit ``task``'s buffered records and due tick, one transaction after the other,
+        until nothing is left, the partition is revoked or the engine stops."""
+        try:
+            while self._tasks.get(task.partition) is task and not self._stopping.is_set():
+                if task.buffered:
+                    parts = task.take()
+                    self._buffered -= sum(map(len, parts.values()))
+                    await self._process(task, parts)
+                elif task.tick_due:
+                    task.tick_due = False
+                    await self._tick(task, int(time.time() * 1000))
+                else:
+                    return
+                self._committed.set()
+        except Exception as exc:
+            self._fail(exc)
+
+    async def _process(
+        self, task: PartitionTask[V], parts: dict[TopicPartition, list[Any]]
+    ) -> None:
         started = time.perf_counter()
         records = [_input(r) for batch in parts.values() for r in batch]
         offsets = {tp: batch[-1].offset + 1 for tp, batch in parts.items()}
@@ -392,12 +351,14 @@ class Engine(Generic[V]):
             if self._on_batch is not None:
                 self._on_batch(time.perf_counter() - started)
 
-    async def _tick(self, task: _Task[V], now_ms: int) -> None:
+    async def _tick(self, task: PartitionTask[V], now_ms: int) -> None:
         outputs = self._call(task, lambda: list(self._processor.on_tick(now_ms, task.state)))
         if outputs or task.state.dirty:
             await self._commit(task, outputs, {})
 
-    def _call(self, task: _Task[V], step: Callable[[], list[OutputRecord]]) -> list[OutputRecord]:
+    def _call(
+        self, task: PartitionTask[V], step: Callable[[], list[OutputRecord]]
+    ) -> list[OutputRecord]:
         try:
             result = step()
         except Exception as exc:
@@ -410,7 +371,10 @@ class Engine(Generic[V]):
     # --- transactions -------------------------------------------------------------------------
 
     async def _commit(
-        self, task: _Task[V], outputs: list[OutputRecord], offsets: dict[TopicPartition, int]
+        self,
+        task: PartitionTask[V],
+        outputs: list[OutputRecord],
+        offsets: dict[TopicPartition, int],
     ) -> bool:
         """Produce, write state and commit offsets in one transaction; False if rolled back."""
         changes = [(key.encode(), self._encode(task, v)) for key, v in task.state.changes()]
@@ -418,17 +382,11 @@ class Engine(Generic[V]):
         changelog = (self.config.changelog_topic, task.partition)
         begun = False
         try:
-            rows = await _route(producer, outputs)
+            rows = await route(producer, outputs)
             rows.setdefault(changelog, []).extend((key, value, []) for key, value in changes)
             await producer.begin_transaction()
             begun = True
-            sent = {
-                where: await _send_rows(producer, where, batch) for where, batch in rows.items()
-            }
-            await _settle(future for batches in sent.values() for future, _ in batches)
-            if offsets:
-                await producer.send_offsets_to_transaction(offsets, self.config.application_id)
-            await producer.commit_transaction()
+            sent = await transact(producer, rows, offsets, self.config.application_id)
         except Exception as exc:  # aiokafka also raises plain exceptions (IllegalOperation)
             await self._abort(task, exc, begun=begun)
             return False
@@ -437,14 +395,14 @@ class Engine(Generic[V]):
             task.changelog_end = future.result().offset + count + 1  # after the commit marker
         task.state.commit()
         task.committed.update(offsets)
-        self._failures = 0
+        task.failures = 0
         stats = self.stats
         stats.transactions += 1
         stats.records_out += len(outputs)
         stats.state_writes += len(changes)
         return True
 
-    def _encode(self, task: _Task[V], value: V | None) -> bytes | None:
+    def _encode(self, task: PartitionTask[V], value: V | None) -> bytes | None:
         if value is None:
             return None
         try:
@@ -456,12 +414,12 @@ class Engine(Generic[V]):
                 partition=task.partition,
             ) from exc
 
-    async def _abort(self, task: _Task[V], exc: Exception, *, begun: bool) -> None:
+    async def _abort(self, task: PartitionTask[V], exc: Exception, *, begun: bool) -> None:
         """Undo a failed transaction: abort it, roll state back, rewind the inputs."""
         self.stats.aborts += 1
         task.state.rollback()
         task.changelog_end = None  # the abort marker moved the changelog's end
-        cause = _fatal_cause(task.producer) or exc
+        cause = fatal_cause(task.producer) or exc
         if isinstance(cause, ProducerFenced):
             raise FencedError(f"partition {task.partition} was taken over") from cause
         if cause is not exc:
@@ -471,11 +429,13 @@ class Engine(Generic[V]):
                 await task.producer.abort_transaction()
         except Exception as abort_exc:
             raise BrokerError(f"cannot abort on partition {task.partition}") from abort_exc
-        for tp, offset in task.committed.items():
-            self._consumer.seek(tp, offset)
-        self._failures += 1
+        self._buffered -= task.rewind()
+        if self._tasks.get(task.partition) is task:  # a revoked partition is not ours to seek
+            for tp, offset in task.committed.items():
+                self._consumer.seek(tp, offset)
+        task.failures += 1
         retriable = isinstance(exc, TimeoutError) or (isinstance(exc, KafkaError) and exc.retriable)
-        if not retriable or self._failures > self.config.max_retries:
+        if not retriable or task.failures > self.config.max_retries:
             raise BrokerError(f"transaction failed on partition {task.partition}: {exc!r}") from exc
         _log.warning("transaction aborted on partition %d, retrying: %r", task.partition, exc)
 
@@ -487,22 +447,31 @@ class Engine(Generic[V]):
             await step
         except Exception as exc:
             _log.exception("rebalance step failed")
-            if self._failure is None:
-                self._failure = exc
-            self._stopping.set()
+            self._fail(exc)
 
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._lock:
-            self._epoch += 1
-            for number in {tp.partition for tp in revoked} & self._tasks.keys():
-                task = self._tasks.pop(number)
-                self._processor.on_revoked(number)
-                await _stop_producer(task)
-                self._parked[number] = task
+            numbers = sorted({tp.partition for tp in revoked} & self._tasks.keys())
+            tasks = [self._tasks.pop(number) for number in numbers]
+            # No longer in _tasks, each lane ends once its transaction in flight has ended.
+            await asyncio.gather(*(t.lane for t in tasks if t.lane is not None))
+            for task in tasks:
+                self._buffered -= task.rewind()
+                self._processor.on_revoked(task.partition)
+                await stop_producer(task.producer, task.partition)
+                self._parked[task.partition] = task
 
     async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
+        # Nothing is fetched from these partitions until they are positioned at their
+        # committed offsets, read after fencing (aiokafka drops what it fetched meanwhile).
+        self._consumer.pause(*assigned)
+        try:
+            await self._assign(assigned)
+        finally:
+            self._consumer.resume(*assigned)
+
+    async def _assign(self, assigned: set[TopicPartition]) -> None:
         async with self._lock:
-            self._epoch += 1
             numbers = {tp.partition for tp in assigned}
             if numbers and max(numbers) >= self._changelog_partitions:
                 raise ConfigError(
@@ -515,11 +484,9 @@ class Engine(Generic[V]):
             self._parked.clear()
             for number, producer in zip(new, producers, strict=True):
                 state, end = states[number]
-                task = _Task(number, producer, state, changelog_end=end)
-                self._tasks[number] = task
+                self._tasks[number] = PartitionTask(number, producer, state, changelog_end=end)
                 self._processor.on_assigned(state)
             await self._seek_committed(assigned)
-            self._epoch += 1
             _log.info("assigned partitions %s", sorted(numbers))
 
     async def _start_producer(self, number: int) -> Any:
@@ -573,7 +540,8 @@ class Engine(Generic[V]):
                 await self._reset(tp)
             else:
                 self._consumer.seek(tp, offset)
-            self._tasks[tp.partition].committed[tp] = await self._consumer.position(tp)
+            task = self._tasks[tp.partition]
+            task.committed[tp] = task.next_offset[tp] = await self._consumer.position(tp)
 
     async def _reset(self, tp: TopicPartition) -> None:
         if self.config.auto_offset_reset == "earliest":
@@ -595,106 +563,14 @@ class Engine(Generic[V]):
         return len(described[0]["partitions"])
 
 
-_Row = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
-
-
-async def _route(producer: Any, outputs: list[OutputRecord]) -> dict[tuple[str, int], list[_Row]]:
-    """Group outputs by topic partition; records without one go where the key hashes to.
-
-    The rule is aiokafka's and the Java client's default partitioner (murmur2 of the key bytes,
-    random for a null key), so the engine and every producer of the bus agree on placement.
-    """
-    # Only records without a partition need the count (the bus gives every output one).
-    unplaced = {o.topic for o in outputs if o.partition is None}
-    counts = {topic: len(await producer.partitions_for(topic)) for topic in unplaced}
-    rows: dict[tuple[str, int], list[_Row]] = {}
-    for o in outputs:
-        partition = o.partition
-        if partition is None:
-            partition = default_partition(o.key, counts[o.topic])
-        rows.setdefault((o.topic, partition), []).append((o.key, o.value, list(o.headers)))
-    return rows
-
-
-async def _send_rows(
-    producer: Any, where: tuple[str, int], rows: list[_Row]
-) -> list[tuple[asyncio.Future[Any], int]]:
-    """Queue ``rows`` as few record batches as fit; each batch's future and record count.
-
-    aiokafka's batch API skips the per-record coroutine, future and partitioner call of
-    ``send()``; at thousands of records per second that is most of the producing cost.
-    """
-    topic, partition = where
-    sent = []
-    batch, count = producer.create_batch(), 0
-    for key, value, headers in rows:
-        if batch.append(timestamp=None, key=key, value=value, headers=headers) is None:
-            sent.append((await producer.send_batch(batch, topic, partition=partition), count))
-            batch, count = producer.create_batch(), 0
-            # An empty batch takes any record, however large.
-            batch.append(timestamp=None, key=key, value=value, headers=headers)
-        count += 1
-    if count:
-        sent.append((await producer.send_batch(batch, topic, partition=partition), count))
-    return sent
-
-
-async def _settle(awaitables: Iterable[Awaitable[Any]]) -> None:
-    """Await all; raise the first failure once every one has settled (no error left unread)."""
-    for result in await asyncio.gather(*awaitables, return_exceptions=True):
-        if isinstance(result, BaseException):
-            raise result
-
-
-def default_partition(key: bytes | None, partitions: int) -> int:
-    """The partition the default (murmur2) partitioner gives ``key`` among ``partitions``."""
-    if key is None:
-        return random.randrange(partitions)  # noqa: S311  # spreading load, not security
-    hashed: int = murmur2(key)
-    return (hashed & 0x7FFFFFFF) % partitions
-
-
 def _input(rec: Any) -> InputRecord:
     return InputRecord(
         rec.topic, rec.partition, rec.offset, rec.timestamp, rec.key, rec.value, tuple(rec.headers)
     )
 
 
-def _fatal_cause(producer: Any) -> BaseException | None:
-    """The error that left ``producer`` unusable (e.g. fenced), if any.
-
-    aiokafka records it only in its private transaction manager; reading it also marks the
-    waiter's exception as retrieved, so asyncio does not log it as lost.
-    """
-    txn = producer._txn_manager  # private: aiokafka has no public accessor for it
-    if not txn.is_fatal_error():
-        return None
-    _consume_drain_errors(producer)
-    waiter = txn.wait_for_transaction_end()
-    if waiter.done() and not waiter.cancelled():
-        cause: BaseException | None = waiter.exception()
-        return cause
-    return None
-
-
-def _consume_drain_errors(producer: Any) -> None:
-    """Mark the failed batches' drain-waiter errors as seen.
-
-    When aiokafka's sender dies (fenced) it fails every queued batch, including a private
-    "drained" future nobody awaits; left unread, each is logged from the garbage collector,
-    where Python 3.11 may format it in the middle of another ``ast.parse`` and crash it.
-    """
-    accumulator = getattr(producer, "_message_accumulator", None)
-    queues = [*getattr(accumulator, "_batches", {}).values()]
-    queues.append(getattr(accumulator, "_pending_batches", ()))
-    for batch in (batch for queue in queues for batch in queue):
-        waiter = getattr(batch, "_drain_waiter", None)
-        if waiter is not None and waiter.done() and not waiter.cancelled():
-            waiter.exception()
-
-
-async def _stop_producer(task: _Task[Any]) -> None:
-    try:
-        await task.producer.stop()
-    except Exception:  # closing after a failure: report, keep closing the others
-        _log.warning("producer of partition %d did not stop cleanly", task.partition, exc_info=True)
+async def _cancel_lanes(tasks: list[PartitionTask[Any]]) -> None:
+    lanes = [t.lane for t in tasks if t.lane is not None and not t.lane.done()]
+    for lane in lanes:
+        lane.cancel()
+    await asyncio.gather(*lanes, return_exceptions=True)

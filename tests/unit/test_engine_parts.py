@@ -19,7 +19,7 @@ from agents import (
     default_partition,
 )
 from agents._assignor import deal_partition_numbers
-from agents._engine import _route
+from agents._engine_txn import route as _route
 from agents._worker import WorkerOptions, _engine_config
 from exchange import ConfigError, ExchangeSettings
 from exchange._topology import Topics
