@@ -26,6 +26,11 @@ system is down. ``dead_letter_errors=True`` also dead-letters the request of a h
 raised (original bytes, reason ``handler-error``); a :class:`ConnectorError`'s ``code`` becomes
 the error code of the answer.
 
+Signatures: with a key (``signer=``, or ``EXCHANGE_SIGNING_KEY[_FILE]``) every response is
+signed (:mod:`exchange._signing`). ``verify_requests=True`` also checks each requester's
+signature against this process's catalog before the handler runs (the bus does already; this
+is defence in depth) and answers ``ERROR``/``BAD_SIGNATURE`` when it fails.
+
 Deferred answers (``Answer.defer()``) go to the manual desk (:mod:`exchange._desk`).
 Requests past their deadline are not handled (the bus has settled them as ``TIMED_OUT``), and
 a handler still running at the deadline is cancelled without a response.
@@ -57,8 +62,9 @@ from exchange._metrics import UNKNOWN_LABEL, DlqMetrics, ProviderMetrics
 from exchange._settings import ExchangeSettings
 from exchange._signing import Signer
 from exchange._signing_keys import signer_for
+from exchange._signing_policy import verify_record
 from exchange._topology import Topics
-from exchange._wire import HEADER_DLQ_REASON, header_value
+from exchange._wire import HEADER_DLQ_REASON, RecordType, header_value
 
 __all__ = ["Handler", "Provider"]
 
@@ -90,6 +96,7 @@ class Provider:
         dead_letter_errors: bool = False,
         drain_timeout: float = DRAIN_TIMEOUT,
         signer: Signer | None = None,
+        verify_requests: bool = False,
     ) -> None:
         if concurrency < 1:
             raise ConfigError("concurrency must be at least 1")
@@ -98,6 +105,9 @@ class Provider:
         self._catalog = catalog or load_catalog(settings.catalog_path, settings.schemas_path)
         # Responses are signed with this key (default: EXCHANGE_SIGNING_KEY[_FILE], if set).
         self._signer = signer_for(agency, settings, self._catalog, signer)
+        # Defence in depth: check requesters' signatures here too, not only at the bus. Off
+        # by default: during a key rotation this process's catalog may lag the bus's.
+        self._verify_requests = verify_requests
         self._codec = Codec(
             SchemaStore.from_directory(settings.schemas_path),
             max_record_bytes=settings.max_record_bytes,
@@ -372,6 +382,11 @@ class Provider:
             message = f"{self.agency} has no handler for {request.service_id}"
             await self._respond(request, Answer.error("NO_HANDLER", message), record)
             return
+        problem = self._signature_problem(request, record) if self._verify_requests else None
+        if problem is not None:
+            log.warning("request signature not verified", problem=problem)
+            await self._respond(request, Answer.error("BAD_SIGNATURE", problem), record)
+            return
         try:
             payload = self._codec.decode(request.envelope["payload"], reader=schemas.request)
         except CodecError as exc:
@@ -387,6 +402,19 @@ class Provider:
             self._count(request.service_id, answer.status, manual=True)
             return
         await self._respond(request, answer, record)
+
+    def _signature_problem(self, request: ReceivedRequest, record: Any) -> str | None:
+        """Why the requester's signature does not check out here, or None."""
+        requester = str(request.envelope["requester"]["agency"])
+        return verify_record(
+            RecordType.REQUEST,
+            inquiry_id=str(request.inquiry_id),
+            signer_code=requester,
+            signer=self._catalog.agency(requester),
+            service=self._catalog.service(request.service_id),
+            headers=record.headers or (),
+            value=record.value,
+        ).problem
 
     async def _call(self, handler: Handler, inquiry: Inquiry, record: Any) -> Answer | None:
         """The handler's answer; an error answer if it raised; None once past the deadline."""

@@ -6,6 +6,7 @@ The catalog is the demo one with keys for TAX (two: a rotation in progress) and 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import shutil
 from collections.abc import AsyncIterator
@@ -15,11 +16,19 @@ from typing import Any
 import pytest
 import yaml
 from _worker_proc import CATALOG, bus_settings, create_bus_topics, running_worker
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from samples import PERSON, VERDICT
 
 from exchange import Answer, ExchangeClient, ExchangeSettings, Inquiry, OutcomeKind, Provider
+from exchange._catalog import load_catalog
+from exchange._codec import Codec, SchemaStore
+from exchange._envelopes import RequestEncoder
+from exchange._kafka import client_options
+from exchange._outcome import InquirySpec
 from exchange._signing import Signer
 from exchange._signing_keys import write_key_pair
+from exchange._topology import Topics
+from exchange._wire import HEADER_SIGNATURE, INQUIRY_RESPONSE, header_value
 
 pytestmark = pytest.mark.integration
 
@@ -113,3 +122,52 @@ async def test_unsigned_and_forged_requests_are_rejected_before_the_provider(
         assert (outcome.kind, outcome.reject_reason) == (OutcomeKind.REJECTED, "BAD_SIGNATURE")
     assert signed.kind is OutcomeKind.ANSWERED
     assert [inquiry.id for inquiry in seen] == [signed.inquiry_id]
+
+
+async def test_a_verifying_provider_refuses_a_forged_request_that_got_past_the_bus(
+    bus: ExchangeSettings, tmp_path: Path
+) -> None:
+    """Defence in depth: a forged request written straight to in.NOCR (as a compromised bus
+    could) is answered ERROR/BAD_SIGNATURE without reaching the handler."""
+    catalog = load_catalog(bus.catalog_path, bus.schemas_path)
+    codec = Codec(SchemaStore.from_directory(bus.schemas_path))
+    forger = RequestEncoder(
+        catalog, codec, "TAX", "registration", reply_to="x", signer=Signer.generate("TAX")
+    )
+    item = forger.encode(InquirySpec(VERIFY, PERSON, PURPOSE))
+    topics = Topics.for_settings(bus)
+    options = {"bootstrap_servers": bus.kafka_bootstrap, **client_options(bus)}
+    provider = Provider(agency="NOCR", settings=bus, signer=NOCR, verify_requests=True)
+    provider.handles(VERIFY)(_never_called)
+    producer = AIOKafkaProducer(**options)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topics.in_("NOCR"), item.value, key=item.key, headers=item.headers
+        )
+    finally:
+        await producer.stop()
+    async with provider:
+        response = await _first_record(options, topics.out("NOCR"), item.key)
+    fields = codec.decode(response.value, reader=INQUIRY_RESPONSE)
+    assert (fields["status"], fields["error"]["code"]) == ("ERROR", "BAD_SIGNATURE")
+    assert header_value(response.headers, HEADER_SIGNATURE) is not None  # signed by NOCR
+
+
+async def _never_called(inquiry: Inquiry) -> Answer:
+    raise AssertionError("the handler got a forged request")
+
+
+async def _first_record(options: dict[str, Any], topic: str, key: bytes) -> Any:
+    """The first record with ``key`` on ``topic`` (30 s at most)."""
+    consumer = AIOKafkaConsumer(topic, **options, group_id=None, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                for batch in (await consumer.getmany(timeout_ms=500)).values():
+                    for record in batch:
+                        if record.key == key:
+                            return record
+    finally:
+        await consumer.stop()
