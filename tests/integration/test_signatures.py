@@ -8,14 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import os
 import shutil
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from _worker_proc import CATALOG, bus_settings, create_bus_topics, running_worker
+from _worker_proc import (
+    CATALOG,
+    SCHEMAS,
+    WorkerProcess,
+    bus_settings,
+    create_bus_topics,
+    running_worker,
+)
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from samples import PERSON, VERDICT
 
@@ -23,7 +33,7 @@ from exchange import Answer, ExchangeClient, ExchangeSettings, Inquiry, OutcomeK
 from exchange._catalog import load_catalog
 from exchange._codec import Codec, SchemaStore
 from exchange._envelopes import RequestEncoder
-from exchange._kafka import client_options
+from exchange._kafka import client_options, resolve_bootstrap
 from exchange._outcome import InquirySpec
 from exchange._signing import Signer
 from exchange._signing_keys import write_key_pair
@@ -37,10 +47,10 @@ PURPOSE = "tax-registration"
 TAX_OLD, TAX_NEW, NOCR = Signer.generate("TAX"), Signer.generate("TAX"), Signer.generate("NOCR")
 
 
-def _signed_catalog(folder: Path) -> Path:
-    """A copy of the demo catalog with the keys and the policy above."""
+def _signed_catalog(folder: Path, tax: tuple[Signer, ...] = (TAX_OLD, TAX_NEW)) -> Path:
+    """A copy of the demo catalog with the keys (TAX's: ``tax``) and the policy above."""
     shutil.copytree(CATALOG, folder)
-    keys = {"TAX": [TAX_OLD, TAX_NEW], "NOCR": [NOCR]}
+    keys = {"TAX": list(tax), "NOCR": [NOCR]}
     agencies = yaml.safe_load((folder / "agencies.yaml").read_text())
     for agency in agencies["agencies"]:
         signers = keys.get(agency["code"], [])
@@ -59,12 +69,19 @@ def _signed_catalog(folder: Path) -> Path:
 @pytest.fixture
 async def bus(settings: ExchangeSettings, tmp_path: Path) -> AsyncIterator[ExchangeSettings]:
     """A bus on the signed catalog: topics and one worker owning every partition."""
-    catalog = _signed_catalog(tmp_path / "catalog")
+    async with _running_bus(settings, _signed_catalog(tmp_path / "catalog")) as (configured, _):
+        yield configured
+
+
+@contextlib.asynccontextmanager
+async def _running_bus(
+    settings: ExchangeSettings, catalog: Path
+) -> AsyncIterator[tuple[ExchangeSettings, WorkerProcess]]:
     configured = bus_settings(settings).model_copy(update={"catalog_path": catalog})
     await create_bus_topics(configured, ["TAX", "NOCR"])
     with running_worker(configured) as worker:
         try:
-            yield configured
+            yield configured, worker
         finally:
             worker.kill()
             print(worker.log())  # shown with a failure only
@@ -171,3 +188,44 @@ async def _first_record(options: dict[str, Any], topic: str, key: bytes) -> Any:
                             return record
     finally:
         await consumer.stop()
+
+
+async def test_a_key_published_while_the_worker_runs_is_accepted_at_once(
+    settings: ExchangeSettings, tmp_path: Path
+) -> None:
+    """Late rotation: TAX's new key is refused while only the old one is listed; after
+    `exchange catalog publish` of the catalog listing both, the running worker accepts it and
+    the old key keeps working."""
+    first = _signed_catalog(tmp_path / "before", tax=(TAX_OLD,))
+    async with _running_bus(settings, first) as (bus, worker):
+        worker.wait_for(lambda e: e.get("event") == "catalog loaded")
+        async with _nocr(bus, tmp_path, []):
+            refused = await _ask(bus, TAX_NEW)
+            code, output = await _publish(bus, _signed_catalog(tmp_path / "after"))
+            assert code == 0, output
+            worker.wait_for(lambda e: e.get("event") == "catalog updated", 30)
+            new, old = await _ask(bus, TAX_NEW), await _ask(bus, TAX_OLD)
+    assert (refused.kind, refused.reject_reason) == (OutcomeKind.REJECTED, "BAD_SIGNATURE")
+    assert (new.kind, old.kind) == (OutcomeKind.ANSWERED, OutcomeKind.ANSWERED)
+
+
+async def _publish(settings: ExchangeSettings, folder: Path) -> tuple[int, str]:
+    """`exchange catalog publish FOLDER` in its own process: exit code and output."""
+    env = {
+        **os.environ,
+        "EXCHANGE_KAFKA_BOOTSTRAP": resolve_bootstrap(settings),
+        "EXCHANGE_TOPIC_PREFIX": settings.topic_prefix,
+        "EXCHANGE_SCHEMAS_PATH": str(SCHEMAS),
+    }
+    command = [sys.executable, "-c", "from exchange.cli import main; main()"]
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        "catalog",
+        "publish",
+        str(folder),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 120)
+    return await process.wait(), output.decode()
