@@ -31,6 +31,7 @@ from exchange._errors import (
 from exchange._outcome import InquirySpec, Outcome, OutcomeKind
 from exchange._provider import Provider
 from exchange._settings import ExchangeSettings
+from exchange._signing import Signer
 
 __all__ = [
     "Answer",
@@ -64,6 +65,7 @@ __all__ = [
     "RetriableError",
     "SchemaError",
     "SchemaMismatchError",
+    "Signer",
     "UnknownSchemaError",
     "answer_manually",
     "list_deferred",
