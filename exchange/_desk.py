@@ -29,6 +29,8 @@ from exchange._envelopes import ReceivedRequest, ServiceCache, decode_request, e
 from exchange._errors import BrokerError, CodecError, InquiryError, InquiryRejectedError
 from exchange._kafka import kafka_options
 from exchange._settings import ExchangeSettings
+from exchange._signing import Signer
+from exchange._signing_keys import load_signer
 from exchange._topology import DESK_CONFIG, Topics
 
 __all__ = ["Desk", "answer_manually", "desk_topic", "ensure_desk_topic", "list_deferred"]
@@ -76,9 +78,16 @@ class Desk:
     """
 
     def __init__(
-        self, settings: ExchangeSettings, agency: str, catalog: Catalog, codec: Codec
+        self,
+        settings: ExchangeSettings,
+        agency: str,
+        catalog: Catalog,
+        codec: Codec,
+        signer: Signer | None = None,
     ) -> None:
         self._settings = settings
+        # Manual answers are signed like automatic ones (EXCHANGE_SIGNING_KEY[_FILE], if set).
+        self._signer = signer if signer is not None else load_signer(agency, settings)
         self.agency = agency
         self.topic = desk_topic(settings, agency)
         self.out_topic = Topics.for_settings(settings).out(agency)
@@ -139,7 +148,9 @@ class Desk:
 
     def _response(self, request: ReceivedRequest, answer: Answer) -> tuple[bytes, Any]:
         try:
-            return encode_answer(self._codec, self._services, request, answer, manual=True)
+            return encode_answer(
+                self._codec, self._services, request, answer, manual=True, signer=self._signer
+            )
         except CodecError as exc:
             raise InquiryRejectedError(
                 f"answer does not fit the response schema of {request.service_id}: {exc}",

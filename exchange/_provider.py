@@ -113,7 +113,7 @@ class Provider:
             max_record_bytes=settings.max_record_bytes,
         )
         self._services = ServiceCache(self._catalog, self._codec)
-        self.desk = Desk(settings, agency, self._catalog, self._codec)
+        self.desk = Desk(settings, agency, self._catalog, self._codec, self._signer)
         topics = Topics.for_settings(settings)
         self._in_topic = topics.in_(agency)
         self._out_topic = topics.out(agency)

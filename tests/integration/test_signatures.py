@@ -29,7 +29,16 @@ from _worker_proc import (
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from samples import PERSON, VERDICT
 
-from exchange import Answer, ExchangeClient, ExchangeSettings, Inquiry, OutcomeKind, Provider
+from exchange import (
+    Answer,
+    ExchangeClient,
+    ExchangeSettings,
+    Inquiry,
+    OutcomeKind,
+    Provider,
+    answer_manually,
+    list_deferred,
+)
 from exchange._catalog import load_catalog
 from exchange._codec import Codec, SchemaStore
 from exchange._envelopes import RequestEncoder
@@ -229,3 +238,29 @@ async def _publish(settings: ExchangeSettings, folder: Path) -> tuple[int, str]:
     )
     output, _ = await asyncio.wait_for(process.communicate(), 120)
     return await process.wait(), output.decode()
+
+
+async def test_a_manual_answer_from_the_desk_is_signed_too(
+    bus: ExchangeSettings, tmp_path: Path
+) -> None:
+    """A deferred inquiry answered by a person (answer_manually, key from the settings) is
+    signed by NOCR: ANSWERED and verified at the requester, though the service requires it."""
+    private, _ = write_key_pair(NOCR, tmp_path / "keys")
+    nocr = bus.model_copy(update={"signing_key_file": private})
+    provider = Provider(agency="NOCR", settings=nocr)
+
+    @provider.handles(VERIFY)
+    async def verify(inquiry: Inquiry) -> Answer:
+        return Answer.defer()
+
+    async with provider:
+        asking = asyncio.create_task(_ask(bus, TAX_OLD))
+        waiting: list[Inquiry] = []
+        async with asyncio.timeout(30):
+            while not waiting:
+                waiting = await list_deferred(nocr, "NOCR")
+                await asyncio.sleep(0.2)
+        await answer_manually(nocr, "NOCR", waiting[0].id, "FOUND", VERDICT)
+        outcome = await asking
+    assert (outcome.kind, outcome.answered_by) == (OutcomeKind.ANSWERED, "MANUAL")
+    assert outcome.signed_by == NOCR.key_id
