@@ -1,9 +1,14 @@
-"""``exchange connector new NAME --path DIR``: write a working provider connector skeleton.
+"""``exchange connector new NAME --path DIR [--kind requester]``: write a working skeleton.
 
-The skeleton (templates under ``connectors/_templates/provider``) is a small package with a
+The skeleton (templates under ``connectors/_templates/<kind>``) is a small package with a
 typed config, a pure mapping module, the connector class, an example config, a README and
 tests: unit tests of the mapping and the conformance kit against a legacy stand-in the tests
 start. Its tests pass as generated; the author then changes the parts marked ``TODO``.
+
+- ``provider`` (default): answers ``post.address.lookup.v1`` from a legacy JSON API; tested
+  with the provider kit (answers, outage).
+- ``requester``: polls a legacy case system's pending requests and writes outcomes back;
+  tested with the requester kit (every outcome once, SIGKILL, outage, malformed requests).
 
 Placeholders: ``__NAME__`` (``acme``), ``__PACKAGE__`` (``acme_connector``), ``__CLASS__``
 (``Acme``), ``__CATALOG__`` / ``__SCHEMAS__`` (the catalog the skeleton is generated against,
@@ -16,6 +21,7 @@ import re
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import Literal
 
 from exchange._errors import ConfigError
 from exchange._settings import ExchangeSettings
@@ -23,6 +29,8 @@ from exchange._settings import ExchangeSettings
 __all__ = ["scaffold"]
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,40}$")
+Kind = Literal["provider", "requester"]
+KINDS: tuple[Kind, ...] = ("provider", "requester")
 
 
 def names(name: str) -> dict[str, str]:
@@ -40,15 +48,22 @@ def names(name: str) -> dict[str, str]:
 
 
 def scaffold(
-    name: str, path: Path, *, settings: ExchangeSettings, force: bool = False
+    name: str,
+    path: Path,
+    *,
+    settings: ExchangeSettings,
+    force: bool = False,
+    kind: str = "provider",
 ) -> list[Path]:
-    """Write the skeleton into ``path``; the files written, in order."""
+    """Write the ``kind`` skeleton into ``path``; the files written, in order."""
+    if kind not in KINDS:
+        raise ConfigError(f"connector kind {kind!r}: one of {', '.join(KINDS)}")
     values = names(name)
     values["__CATALOG__"] = str(settings.catalog_path.resolve())
     values["__SCHEMAS__"] = str(settings.schemas_path.resolve())
     if path.exists() and any(path.iterdir()) and not force:
         raise ConfigError(f"{path} is not empty (use --force to write into it anyway)")
-    root = resources.files("connectors") / "_templates" / "provider"
+    root = resources.files("connectors") / "_templates" / kind
     written = []
     for source, relative in _walk(root, ""):
         target = path / _fill(relative.removesuffix(".tmpl"), values)

@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import IO
 
 from exchange._admin import TopicAdmin, apply_plan, read_plan, settle
@@ -56,11 +57,16 @@ def bus_env(settings: ExchangeSettings, **extra: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def running_worker(settings: ExchangeSettings) -> Iterator[subprocess.Popen[bytes]]:
-    """``exchange worker`` for ``settings``; yields once it owns every partition."""
+def running_worker(
+    settings: ExchangeSettings, *, log_path: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``exchange worker`` for ``settings``; yields once it owns every partition. Its log
+    goes to ``log_path`` when given (for failure messages), else to a temporary file."""
     env = bus_env(settings, EXCHANGE_LOG_LEVEL="INFO")
     command = [sys.executable, "-c", "from exchange.cli import main; main()", "worker"]
-    with tempfile.TemporaryFile() as log:
+    # Opened here, closed by the ``with`` right below.
+    opened = log_path.open("w+b") if log_path is not None else tempfile.TemporaryFile()  # noqa: SIM115
+    with opened as log:
         # The command is this interpreter and a fixed module: no untrusted input.
         popen = subprocess.Popen(  # noqa: S603
             command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -103,6 +109,7 @@ def _follow(
     assert popen.stderr is not None
     for raw in popen.stderr:
         log.write(raw)
+        log.flush()
         with contextlib.suppress(ValueError):
             event = json.loads(raw)
             if isinstance(event, dict) and event.get("event") == "partition assigned":
