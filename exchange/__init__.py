@@ -4,6 +4,8 @@ from exchange._answer import Answer, AnswerStatus, Inquiry
 from exchange._client import ExchangeClient
 from exchange._desk import answer_manually, list_deferred
 from exchange._errors import (
+    AuthenticationError,
+    AuthorizationError,
     BenchmarkError,
     BrokerError,
     CatalogError,
@@ -18,6 +20,7 @@ from exchange._errors import (
     InquiryFailedError,
     InquiryRejectedError,
     InquiryTimeoutError,
+    KafkaSecurityError,
     LocalBrokerError,
     PayloadTooLargeError,
     PermanentError,
@@ -26,6 +29,7 @@ from exchange._errors import (
     RetriableError,
     SchemaError,
     SchemaMismatchError,
+    TlsError,
     UnknownSchemaError,
 )
 from exchange._outcome import InquirySpec, Outcome, OutcomeKind
@@ -36,6 +40,8 @@ from exchange._signing import Signer
 __all__ = [
     "Answer",
     "AnswerStatus",
+    "AuthenticationError",
+    "AuthorizationError",
     "BenchmarkError",
     "BrokerError",
     "CatalogError",
@@ -54,6 +60,7 @@ __all__ = [
     "InquiryRejectedError",
     "InquirySpec",
     "InquiryTimeoutError",
+    "KafkaSecurityError",
     "LocalBrokerError",
     "Outcome",
     "OutcomeKind",
@@ -66,6 +73,7 @@ __all__ = [
     "SchemaError",
     "SchemaMismatchError",
     "Signer",
+    "TlsError",
     "UnknownSchemaError",
     "answer_manually",
     "list_deferred",

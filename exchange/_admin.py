@@ -18,8 +18,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from exchange._errors import BrokerError
-from exchange._kafka import client_options, resolve_bootstrap
+from exchange._errors import AuthorizationError, BrokerError
+from exchange._kafka import client_options, connection_error, resolve_bootstrap
 from exchange._settings import ExchangeSettings
 from exchange._topology import TopicSpec
 from exchange._topology_plan import (
@@ -50,6 +50,7 @@ class TopicAdmin:
         from aiokafka.admin import AIOKafkaAdminClient
 
         self.timeout = timeout
+        self._bootstrap, self._options = bootstrap, dict(options)
         self._client = AIOKafkaAdminClient(
             bootstrap_servers=bootstrap, request_timeout_ms=round(timeout * 1000), **options
         )
@@ -68,7 +69,8 @@ class TopicAdmin:
             await self._client.start()
         except KafkaError as exc:
             await self._client.close()
-            raise BrokerError(f"cannot reach Kafka: {exc}") from exc
+            what = "cannot reach Kafka"
+            raise await connection_error(exc, what, self._bootstrap, self._options) from exc
         return self
 
     async def __aexit__(
@@ -98,6 +100,8 @@ class TopicAdmin:
         for chunk in _chunks(list(names)):
             described = await self._call("describe topics", self._client.describe_topics(chunk))
             for topic in described:
+                if topic["error_code"] in _AUTHORIZATION:  # not "missing": not ours to see
+                    _raise_for(topic["error_code"], None, f"cannot describe {topic['topic']}")
                 partitions = topic["partitions"]
                 if partitions:
                     found[topic["topic"]] = (len(partitions), len(partitions[0]["replicas"]))
@@ -188,6 +192,8 @@ class TopicAdmin:
                 if code in _AUTHORIZATION
                 else ""
             )
+            if hint:
+                raise AuthorizationError(f"cannot {what}: {exc}{hint}") from exc
             raise BrokerError(f"cannot {what}: {exc}{hint}", retriable=exc.retriable) from exc
         except TimeoutError as exc:
             raise BrokerError(f"cannot {what}: no answer within {self.timeout * 2:g} s") from exc
@@ -202,6 +208,8 @@ def _raise_for(code: int, message: str | None, what: str) -> None:
     error = for_code(code)
     hint = " (the principal lacks ACLs: see exchange topics acls)" if code in _AUTHORIZATION else ""
     detail = f": {message}" if message else ""
+    if hint:
+        raise AuthorizationError(f"{what}: {error.message}{detail}{hint}")
     raise BrokerError(f"{what}: {error.message}{detail}{hint}", retriable=error.retriable)
 
 

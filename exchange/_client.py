@@ -46,7 +46,7 @@ from exchange._codec import Codec, SchemaStore
 from exchange._durable import ReplyLedger
 from exchange._envelopes import EncodedInquiry, OutcomeDecoder, RequestEncoder, header_is
 from exchange._errors import BrokerError, CodecError
-from exchange._kafka import kafka_options
+from exchange._kafka import connection_error, kafka_options
 from exchange._metrics import ClientMetrics
 from exchange._outcome import InquirySpec, Outcome, OutcomeKind
 from exchange._replies import InFlight
@@ -181,7 +181,8 @@ class ExchangeClient:
             await self._assign_replies_at_end()
         except KafkaError as exc:
             await self._stop_kafka()
-            raise BrokerError(f"cannot connect the {self.agency} client: {exc}") from exc
+            what = f"cannot connect the {self.agency} client"
+            raise await connection_error(exc, what, options["bootstrap_servers"], options) from exc
         except BaseException:  # a missing topic (BrokerError), a cancelled start: no leak
             await self._stop_kafka()
             raise

@@ -27,7 +27,7 @@ from exchange._codec import Codec, SchemaStore
 from exchange._desk_reader import DeskReader
 from exchange._envelopes import ReceivedRequest, ServiceCache, decode_request, encode_answer
 from exchange._errors import BrokerError, CodecError, InquiryError, InquiryRejectedError
-from exchange._kafka import kafka_options
+from exchange._kafka import connection_error, error_for_code, kafka_options
 from exchange._settings import ExchangeSettings
 from exchange._signing import Signer
 from exchange._signing_keys import load_signer
@@ -51,7 +51,8 @@ async def ensure_desk_topic(settings: ExchangeSettings, agency: str) -> None:
     from aiokafka.errors import KafkaError
 
     topic = desk_topic(settings, agency)
-    admin = AIOKafkaAdminClient(**kafka_options(settings))
+    options = kafka_options(settings)
+    admin = AIOKafkaAdminClient(**options)
     try:
         await admin.start()
         if topic in await admin.list_topics():
@@ -62,9 +63,10 @@ async def ensure_desk_topic(settings: ExchangeSettings, agency: str) -> None:
         response = await admin.create_topics([new])
         errors = [(code, msg) for _name, code, msg in response.topic_errors if code not in {0, 36}]
         if errors:  # 36: TOPIC_ALREADY_EXISTS, another process won the race
-            raise BrokerError(f"cannot create {topic}: {errors}")
+            raise error_for_code(*errors[0], f"cannot create {topic}")
     except KafkaError as exc:
-        raise BrokerError(f"cannot create {topic}: {exc}") from exc
+        what = f"cannot create {topic}"
+        raise await connection_error(exc, what, options["bootstrap_servers"], options) from exc
     finally:
         await admin.close()
 

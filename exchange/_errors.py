@@ -10,7 +10,11 @@ errors by what the caller does about them::
     │   └── SchemaError                an .avsc file is invalid or unsafe to decode with
     ├── BrokerError                    Kafka cannot be reached or started (often retriable)
     │   ├── LocalBrokerError           the project's own local broker cannot start or stop
-    │   └── FencedError                another worker took over this worker's partitions
+    │   ├── FencedError                another worker took over this worker's partitions
+    │   └── KafkaSecurityError         Kafka refused who we are or what we asked: not retriable
+    │       ├── AuthenticationError    wrong SASL credentials or mechanism
+    │       ├── TlsError               the TLS handshake failed (an untrusted certificate …)
+    │       └── AuthorizationError     the principal lacks an ACL for the operation
     ├── CodecError                     bytes that are not a valid record: dead-letter them
     │   ├── FramingError               wrong magic, truncated header
     │   ├── UnknownSchemaError         fingerprint or schema id not known
@@ -90,6 +94,34 @@ class FencedError(BrokerError):
     """
 
     retriable = False
+
+
+class KafkaSecurityError(BrokerError):
+    """Kafka refused the connection or the operation for a security reason.
+
+    Retrying as is cannot help: fix the credentials, the CA file or the ACLs
+    (``exchange topics acls``), then restart.
+    """
+
+    retriable = False
+
+
+class AuthenticationError(KafkaSecurityError):
+    """The broker refused the SASL credentials (wrong user or password, mechanism off)."""
+
+
+class TlsError(KafkaSecurityError):
+    """The TLS handshake failed: the broker's certificate is not trusted (wrong
+    ``EXCHANGE_SSL_CAFILE``), does not name the host, or the listener does not speak TLS."""
+
+
+class AuthorizationError(KafkaSecurityError):
+    """The principal is authenticated but no ACL allows the operation; ``resource`` names
+    what was refused when Kafka said (a topic, a group, a transactional id, the cluster)."""
+
+    def __init__(self, message: str, *, resource: str | None = None) -> None:
+        super().__init__(message)
+        self.resource = resource
 
 
 class CodecError(ExchangeError):

@@ -7,13 +7,27 @@ Every producer, consumer and admin client of the bus is built the same way::
 ``resolve_bootstrap`` prefers ``EXCHANGE_KAFKA_BOOTSTRAP`` (an existing cluster) and otherwise
 finds the local broker that ``exchange broker start`` recorded in the state dir.
 ``client_options`` turns the security settings into aiokafka keyword arguments.
+
+Security failures become typed errors (:class:`~exchange.KafkaSecurityError` and below):
+:func:`translate_kafka_error` maps aiokafka's authorization and SASL errors, and
+:func:`connection_error` looks behind aiokafka's bare "Unable to bootstrap": its bootstrap
+logs the real cause (a refused password, an untrusted certificate) and raises without it, so
+one direct connection is tried again to name it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 from typing import Any
 
-from exchange._errors import BrokerError, ConfigError
+from exchange._errors import (
+    AuthenticationError,
+    AuthorizationError,
+    BrokerError,
+    ConfigError,
+    TlsError,
+)
 from exchange._kafka_probe import ClusterInfo, check_reachable
 from exchange._local_broker import LocalBroker, local_broker_home
 from exchange._settings import ExchangeSettings
@@ -22,8 +36,11 @@ __all__ = [
     "ClusterInfo",
     "check_reachable",
     "client_options",
+    "connection_error",
+    "error_for_code",
     "kafka_options",
     "resolve_bootstrap",
+    "translate_kafka_error",
 ]
 
 
@@ -88,3 +105,89 @@ def _sasl_options(settings: ExchangeSettings) -> dict[str, Any]:
         "sasl_plain_username": settings.sasl_username,
         "sasl_plain_password": settings.sasl_password.get_secret_value(),
     }
+
+
+#: aiokafka's names for "no ACL allows this" (Kafka error codes 29, 30, 31, 53).
+_AUTHORIZATION = {
+    "TopicAuthorizationFailedError": "topic",
+    "GroupAuthorizationFailedError": "group",
+    "ClusterAuthorizationFailedError": "cluster",
+    "TransactionalIdAuthorizationFailed": "transactional id",
+}
+_AUTHENTICATION = {
+    "SaslAuthenticationFailed",
+    "AuthenticationFailedError",
+    "UnsupportedSaslMechanismError",
+    "IllegalSaslStateError",
+}
+#: The one direct connection that names why a client could not bootstrap, s.
+_DIAGNOSIS_TIMEOUT = 10.0
+
+
+def translate_kafka_error(exc: Exception, what: str) -> BrokerError:
+    """The bus's error for an aiokafka one: typed for security refusals, else BrokerError.
+
+    Returned, not raised, so the caller writes ``raise translate_kafka_error(e, ...) from e``.
+    """
+    kind = type(exc).__name__
+    detail = str(exc) or kind
+    if kind in _AUTHORIZATION:
+        # aiokafka puts the refused resource (or the broker's message) in the first argument.
+        named = str(exc.args[0]) if exc.args and exc.args[0] else detail
+        resource = f"{_AUTHORIZATION[kind]} {named}"
+        return AuthorizationError(
+            f"{what}: not authorized ({resource}); the principal lacks an ACL, "
+            "see `exchange topics acls`",
+            resource=resource,
+        )
+    if kind in _AUTHENTICATION:
+        return AuthenticationError(
+            f"{what}: authentication failed ({detail}); check "
+            "EXCHANGE_SASL_USERNAME, EXCHANGE_SASL_PASSWORD and "
+            "EXCHANGE_SASL_MECHANISM"
+        )
+    if isinstance(exc, ssl.SSLError):
+        return TlsError(
+            f"{what}: TLS handshake failed ({exc}); check EXCHANGE_SSL_CAFILE "
+            "and that the listener speaks TLS"
+        )
+    return BrokerError(f"{what}: {detail}", retriable=getattr(exc, "retriable", True))
+
+
+def error_for_code(code: int, message: str | None, what: str) -> BrokerError:
+    """The bus's error for a non-zero Kafka error code found in a response."""
+    from aiokafka.errors import for_code
+
+    return translate_kafka_error(for_code(code)(message or ""), what)
+
+
+async def connection_error(
+    exc: Exception, what: str, bootstrap: str, options: dict[str, Any]
+) -> BrokerError:
+    """The bus's error for a failed start of an aiokafka client at ``bootstrap``.
+
+    When the client could not bootstrap and security is on, one direct connection to the
+    first address names the real cause (:class:`AuthenticationError`, :class:`TlsError`).
+    """
+    from aiokafka.conn import create_conn
+    from aiokafka.errors import KafkaConnectionError, KafkaError
+
+    if not isinstance(exc, KafkaConnectionError) or options.get("security_protocol") in (
+        None,
+        "PLAINTEXT",
+    ):
+        return translate_kafka_error(exc, what)
+    host, _, port = bootstrap.split(",", maxsplit=1)[0].strip().rpartition(":")
+    keys = ("security_protocol", "ssl_context", "sasl_mechanism", "sasl_plain_username",
+            "sasl_plain_password")  # fmt: skip
+    try:
+        async with asyncio.timeout(_DIAGNOSIS_TIMEOUT):
+            conn = await create_conn(
+                host, int(port), **{k: options[k] for k in keys if k in options}
+            )
+    except (KafkaError, ssl.SSLError) as cause:
+        return translate_kafka_error(cause, what)
+    except (OSError, TimeoutError):
+        return translate_kafka_error(exc, what)
+    conn.close()
+    return translate_kafka_error(exc, what)

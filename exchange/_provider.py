@@ -57,7 +57,7 @@ from exchange._dlq import dead_letter_record
 from exchange._envelopes import ReceivedRequest, ServiceCache, decode_request, encode_answer
 from exchange._errors import BrokerError, CodecError, ConfigError, ConnectorError
 from exchange._intake import OffsetTracker, SeenInquiries
-from exchange._kafka import kafka_options
+from exchange._kafka import connection_error, kafka_options, translate_kafka_error
 from exchange._metrics import UNKNOWN_LABEL, DlqMetrics, ProviderMetrics
 from exchange._settings import ExchangeSettings
 from exchange._signing import Signer
@@ -210,7 +210,8 @@ class Provider:
             self._consumer.subscribe([self._in_topic], listener=_revocation_listener(self))
         except KafkaError as exc:
             await self._close_kafka()
-            raise BrokerError(f"cannot start the {self.agency} provider: {exc}") from exc
+            what = f"cannot start the {self.agency} provider"
+            raise await connection_error(exc, what, options["bootstrap_servers"], options) from exc
         except BaseException:  # the desk topic refused (BrokerError), a cancelled start: no leak
             await self._close_kafka()
             raise
@@ -308,7 +309,8 @@ class Provider:
             try:
                 batches = await consumer.getmany(timeout_ms=200, max_records=self._concurrency)
             except KafkaError as exc:
-                raise BrokerError(f"the {self.agency} provider cannot read: {exc}") from exc
+                what = f"the {self.agency} provider cannot read"
+                raise translate_kafka_error(exc, what) from exc
             for tp, records in batches.items():
                 for record in records:
                     await self._slots.acquire()
