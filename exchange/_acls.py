@@ -2,7 +2,7 @@
 
 DESIGN.md "Security model": the topic a record came from authenticates its writer, so only
 agency A may write ``<prefix>.out.A`` and only A may read ``<prefix>.in.A`` and
-``<prefix>.replies.A``. Three roles:
+``<prefix>.replies.A``. Four roles:
 
 - **agency** A (principal ``User:A`` by default, e.g. its SCRAM user): WRITE+DESCRIBE on its
   ``out`` topic, READ+DESCRIBE on its ``in`` and ``replies`` topics. A provider (an agency
@@ -11,14 +11,19 @@ agency A may write ``<prefix>.out.A`` and only A may read ``<prefix>.in.A`` and
   consumer groups: ``<prefix>.provider.A`` (the SDK's default) and any group starting with
   ``<prefix>.provider.A.``. Clients read replies by manual assignment: no group needed, except
   durable readers (requester connectors), which commit offsets in ``<prefix>.requester.A.*``
-  (READ on that group prefix, for every agency). Since
-  Kafka 3.0, WRITE on a topic also allows idempotent producing (KIP-679).
-- **workers** (stream workers and evaluation processor): READ on every ``out`` topic, WRITE on
-  every ``in`` and ``replies`` topic (prefixed bindings, so a new agency needs no new worker
-  ACL), READ+WRITE on ``audit``, ``state`` and ``compliance``, READ on ``catalog`` (the live
-  catalog; the operator publishes it), WRITE on ``dlq``, their
-  consumer group and transactional ids ``<prefix>.workers*``, and the evaluation app's group
-  and its own changelog topics ``<prefix>.evaluation*``.
+  (READ on that group prefix, for every agency). The
+  same prefixes, ``<prefix>.requester.A.`` and for providers ``<prefix>.provider.A.``, hold
+  the transactional ids an agency's own transactional producers may use (WRITE+DESCRIBE; the
+  SDK itself uses none). Since Kafka 3.0, WRITE on a topic also allows idempotent producing
+  (KIP-679).
+- **workers** (the stream workers): READ on every ``out`` topic, WRITE on every ``in`` and
+  ``replies`` topic (prefixed bindings, so a new agency needs no new worker ACL), READ+WRITE
+  on ``audit`` and ``state`` (their changelog), READ on ``catalog`` (the live catalog; the
+  operator publishes it), WRITE on ``dlq``, their consumer group ``<prefix>.workers`` and
+  their transactional ids ``<prefix>.workers-<partition>`` (prefix ``<prefix>.workers-``).
+- **evaluation** (the evaluation processor, faust): READ on ``audit``, READ+WRITE on
+  ``compliance``, WRITE on ``dlq``, its group ``<prefix>.evaluation`` and the topics faust
+  creates for itself (``<prefix>.evaluation-*``: table changelogs, the assignor's topic).
 - **operator** (``exchange topics apply``, ``exchange dlq``): everything under ``<prefix>.``
   (create, alter, configs, read, write: a replay writes to the topic a dead letter came
   from) and the replay's transactional id.
@@ -46,6 +51,7 @@ __all__ = [
     "ResourceType",
     "agency_acls",
     "catalog_acls",
+    "evaluation_acls",
     "operator_acls",
     "render_commands",
     "to_json",
@@ -105,6 +111,7 @@ class Principals:
     agency: str = "User:{agency}"
     worker: str = "User:exchange-worker"
     operator: str = "User:exchange-operator"
+    evaluation: str = "User:exchange-evaluation"
 
     def of_agency(self, code: str) -> str:
         """The principal of agency ``code``."""
@@ -134,6 +141,7 @@ def agency_acls(topics: Topics, agency: str, principal: str, *, provider: bool) 
         *_grant(principal, _TOPIC, topics.replies(agency), _LIT, _R, _D),
         # Durable reply readers (requester connectors) keep offsets in their own groups.
         *_grant(principal, _GROUP, topics.requester_group(agency, ""), _PRE, _R),
+        *_grant(principal, _TXN, topics.requester_group(agency, ""), _PRE, _W, _D),
     ]
     if provider:
         group = topics.provider_group(agency)
@@ -144,25 +152,35 @@ def agency_acls(topics: Topics, agency: str, principal: str, *, provider: bool) 
             # The dot ends the agency code (codes never hold one): TAX's prefix does not
             # cover TAX-OFFICE's groups.
             *_grant(principal, _GROUP, f"{group}.", _PRE, _R),
+            *_grant(principal, _TXN, f"{group}.", _PRE, _W, _D),
         ]
     return acls
 
 
 def worker_acls(topics: Topics, principal: str) -> list[AclBinding]:
-    """What the stream workers and the evaluation processor need."""
+    """What the stream workers need."""
     p = topics.prefix
-    evaluation = topics.evaluation_group
     return [
         *_grant(principal, _TOPIC, f"{p}.out.", _PRE, _R, _D),
         *_grant(principal, _TOPIC, f"{p}.in.", _PRE, _W, _D),
         *_grant(principal, _TOPIC, f"{p}.replies.", _PRE, _W, _D),
         *_grant(principal, _TOPIC, topics.audit, _LIT, _R, _W, _D),
         *_grant(principal, _TOPIC, topics.state, _LIT, _R, _W, _D),
-        *_grant(principal, _TOPIC, topics.compliance, _LIT, _R, _W, _D),
         *_grant(principal, _TOPIC, topics.catalog, _LIT, _R, _D),
         *_grant(principal, _TOPIC, topics.dlq, _LIT, _W, _D),
-        *_grant(principal, _GROUP, topics.worker_group, _PRE, _R),
-        *_grant(principal, _TXN, topics.worker_group, _PRE, _W, _D),
+        *_grant(principal, _GROUP, topics.worker_group, _LIT, _R),
+        # The engine's producers: <group>-<partition number> (agents/_engine.py).
+        *_grant(principal, _TXN, f"{topics.worker_group}-", _PRE, _W, _D),
+    ]
+
+
+def evaluation_acls(topics: Topics, principal: str) -> list[AclBinding]:
+    """What the evaluation processor needs."""
+    evaluation = topics.evaluation_group
+    return [
+        *_grant(principal, _TOPIC, topics.audit, _LIT, _R, _D),
+        *_grant(principal, _TOPIC, topics.compliance, _LIT, _R, _W, _D),
+        *_grant(principal, _TOPIC, topics.dlq, _LIT, _W, _D),
         *_grant(principal, _GROUP, evaluation, _LIT, _R),
         # faust creates its tables' changelogs itself: <prefix>.evaluation-<table>-changelog.
         *_grant(principal, _TOPIC, f"{evaluation}-", _PRE, Operation.CREATE, _R, _W, _D),
@@ -187,13 +205,15 @@ def operator_acls(topics: Topics, principal: str) -> list[AclBinding]:
 
 
 def catalog_acls(catalog: Catalog, topics: Topics, principals: Principals) -> list[AclBinding]:
-    """Every binding the catalog implies: agencies in catalog order, then workers, operator."""
+    """Every binding the catalog implies: agencies in catalog order, then workers, the
+    evaluation processor, the operator."""
     providers = {service.provider for service in catalog.services}
     acls: list[AclBinding] = []
     for agency in catalog.agencies:
         principal = principals.of_agency(agency.code)
         acls += agency_acls(topics, agency.code, principal, provider=agency.code in providers)
     acls += worker_acls(topics, principals.worker)
+    acls += evaluation_acls(topics, principals.evaluation)
     acls += operator_acls(topics, principals.operator)
     return acls
 

@@ -25,7 +25,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
@@ -47,6 +47,9 @@ from exchange._local_broker_os import (
     terminate_child,
 )
 from exchange._settings import ExchangeSettings
+
+if TYPE_CHECKING:
+    from exchange._local_broker_security import BrokerSecurity
 
 __all__ = ["LocalBroker", "RunningBroker", "local_broker_home"]
 
@@ -78,11 +81,23 @@ class RunningBroker:
 class LocalBroker:
     """The local broker whose files live in ``home``; see the module docstring."""
 
-    def __init__(self, home: Path, *, heap: str = "512m", tied_to_parent: bool = False) -> None:
-        """``tied_to_parent``: the broker gets SIGTERM when the starting thread dies (tests)."""
+    def __init__(
+        self,
+        home: Path,
+        *,
+        heap: str = "512m",
+        tied_to_parent: bool = False,
+        security: BrokerSecurity | None = None,
+    ) -> None:
+        """``tied_to_parent``: the broker gets SIGTERM when the starting thread dies (tests).
+
+        ``security``: listen with SASL_SSL and an authorizer instead of PLAINTEXT
+        (exchange._local_broker_security); set it before the data dir is first formatted.
+        """
         self.home = home
         self.heap = heap
         self.tied_to_parent = tied_to_parent
+        self.security = security
         self.data_dir = home / "data"
         self.log_file = home / "logs" / "server.log"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -181,7 +196,8 @@ class LocalBroker:
     def _configure(self, java: str, dist: KafkaDist, layout: BrokerLayout) -> None:
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
         config = self.home / "server.properties"
-        config.write_text(render_config(layout, self.data_dir))
+        extra = self.security.properties(layout) if self.security else None
+        config.write_text(render_config(layout, self.data_dir, extra))
         if not self.data_dir.exists():
             self._format(java, dist, layout, config)
         (self.home / "layout.json").write_text(json.dumps(asdict(layout), indent=2) + "\n")
@@ -195,6 +211,7 @@ class LocalBroker:
             layout.cluster_id,
             "--config",
             str(config),
+            *(self.security.format_args() if self.security else ()),
         ]
         done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
         if done.returncode != 0:
@@ -245,7 +262,7 @@ class LocalBroker:
                     f"{self._failure_hint()}; full log: {self.log_file}; if its data is "
                     "damaged, `exchange broker start --fresh` starts over"
                 )
-            if answers(bootstrap):
+            if answers(bootstrap, self.security.admin_options() if self.security else None):
                 return
             if time.monotonic() > deadline:
                 raise LocalBrokerError(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,8 +46,13 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
-def render_config(layout: BrokerLayout, data_dir: Path) -> str:
-    """The ``server.properties`` text for ``layout`` with its data in ``data_dir``."""
+def render_config(
+    layout: BrokerLayout, data_dir: Path, overrides: Mapping[str, str] | None = None
+) -> str:
+    """The ``server.properties`` text for ``layout`` with its data in ``data_dir``.
+
+    ``overrides`` replace or add entries (the secured variant's listeners and authorizer).
+    """
     controller = f"127.0.0.1:{layout.controller_port}"
     settings = {
         "process.roles": "broker,controller",
@@ -69,7 +75,7 @@ def render_config(layout: BrokerLayout, data_dir: Path) -> str:
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
     }
-    lines = [f"{key}={value}" for key, value in settings.items()]
+    lines = [f"{key}={value}" for key, value in {**settings, **(overrides or {})}.items()]
     header = "# Written by `exchange broker start`; rewritten on every start.\n"
     return header + "\n".join(lines) + "\n"
 

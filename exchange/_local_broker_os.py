@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 from exchange._errors import BrokerError, LocalBrokerError
 from exchange._kafka_probe import check_reachable
@@ -61,8 +62,11 @@ def terminate_child(proc: subprocess.Popen[bytes], timeout: float) -> None:
         proc.wait()
 
 
-def answers(bootstrap: str) -> bool:
-    """Whether the broker at ``bootstrap`` accepts connections and describes its cluster."""
+def answers(bootstrap: str, options: dict[str, Any] | None = None) -> bool:
+    """Whether the broker at ``bootstrap`` accepts connections and describes its cluster.
+
+    ``options``: the aiokafka security arguments the listener needs (secured broker).
+    """
     try:
         with socket.create_connection(host_port(bootstrap), timeout=1.0):
             pass
@@ -71,7 +75,7 @@ def answers(bootstrap: str) -> bool:
 
     async def probe() -> bool:
         try:
-            info = await check_reachable(bootstrap, timeout=5.0)
+            info = await check_reachable(bootstrap, 5.0, options)
         except BrokerError:
             return False
         return info.broker_count > 0

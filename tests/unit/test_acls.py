@@ -43,7 +43,7 @@ def grants(acls: list[AclBinding], principal: str) -> set[tuple[str, str, str, s
 
 def test_a_requester_writes_its_out_topic_and_reads_its_in_and_replies() -> None:
     """An agency that provides nothing gets exactly its three topics, its durable reply
-    readers' groups, no dlq."""
+    readers' groups and transactional ids, no dlq."""
     acls = agency_acls(T, "MCLS", "User:MCLS", provider=False)
     assert grants(acls, "User:MCLS") == {
         ("TOPIC", "bus.out.MCLS", "LITERAL", "WRITE"),
@@ -53,11 +53,14 @@ def test_a_requester_writes_its_out_topic_and_reads_its_in_and_replies() -> None
         ("TOPIC", "bus.replies.MCLS", "LITERAL", "READ"),
         ("TOPIC", "bus.replies.MCLS", "LITERAL", "DESCRIBE"),
         ("GROUP", "bus.requester.MCLS.", "PREFIXED", "READ"),
+        ("TRANSACTIONAL_ID", "bus.requester.MCLS.", "PREFIXED", "WRITE"),
+        ("TRANSACTIONAL_ID", "bus.requester.MCLS.", "PREFIXED", "DESCRIBE"),
     }
 
 
 def test_a_provider_also_gets_its_desk_the_dlq_and_its_consumer_groups() -> None:
-    """Providers read/write their desk, dead-letter, and read their groups only."""
+    """Providers read/write their desk, dead-letter, read their groups and own the
+    transactional ids under their group prefix."""
     acls = agency_acls(T, "TAX", "User:TAX", provider=True)
     extra = grants(acls, "User:TAX") - grants(
         agency_acls(T, "TAX", "User:TAX", provider=False), "User:TAX"
@@ -70,6 +73,8 @@ def test_a_provider_also_gets_its_desk_the_dlq_and_its_consumer_groups() -> None
         ("TOPIC", "bus.dlq", "LITERAL", "DESCRIBE"),
         ("GROUP", "bus.provider.TAX", "LITERAL", "READ"),
         ("GROUP", "bus.provider.TAX.", "PREFIXED", "READ"),
+        ("TRANSACTIONAL_ID", "bus.provider.TAX.", "PREFIXED", "WRITE"),
+        ("TRANSACTIONAL_ID", "bus.provider.TAX.", "PREFIXED", "DESCRIBE"),
     }
 
 
@@ -82,7 +87,7 @@ def test_no_agency_may_touch_another_agencys_topics(demo: Catalog) -> None:
         own |= {T.dlq, T.provider_group(agency.code)}
         for resource, name, pattern, _op in grants(acls, f"User:{agency.code}"):
             if pattern == "PREFIXED":
-                assert resource == "GROUP"
+                assert resource in {"GROUP", "TRANSACTIONAL_ID"}
                 assert name in {
                     f"{T.provider_group(agency.code)}.",
                     T.requester_group(agency.code, ""),
@@ -121,10 +126,26 @@ def test_workers_read_every_out_and_write_every_in_and_replies_by_prefix(demo: C
     assert ("TOPIC", "bus.in.", "PREFIXED", "WRITE") in worker
     assert ("TOPIC", "bus.replies.", "PREFIXED", "WRITE") in worker
     assert ("TOPIC", "bus.out.", "PREFIXED", "WRITE") not in worker
-    assert ("TRANSACTIONAL_ID", "bus.workers", "PREFIXED", "WRITE") in worker
-    assert ("GROUP", "bus.workers", "PREFIXED", "READ") in worker
-    for topic in ("bus.audit", "bus.state", "bus.compliance"):
+    # The engine's transactional ids are <group>-<partition>; its group is exactly one.
+    assert ("TRANSACTIONAL_ID", "bus.workers-", "PREFIXED", "WRITE") in worker
+    assert ("GROUP", "bus.workers", "LITERAL", "READ") in worker
+    for topic in ("bus.audit", "bus.state"):
         assert {("TOPIC", topic, "LITERAL", op) for op in ("READ", "WRITE")} <= worker
+    assert not any(name.startswith("bus.evaluation") for _, name, _, _ in worker)
+
+
+def test_the_evaluation_processor_reads_audit_and_owns_its_figures_and_faust_topics(
+    demo: Catalog,
+) -> None:
+    """The evaluation principal reads audit, writes compliance, creates faust's own topics
+    under <prefix>.evaluation-, and can neither route nor read agencies' topics."""
+    evaluation = grants(catalog_acls(demo, T, Principals(evaluation="User:ev")), "User:ev")
+    assert ("TOPIC", "bus.audit", "LITERAL", "READ") in evaluation
+    assert ("TOPIC", "bus.audit", "LITERAL", "WRITE") not in evaluation
+    assert ("TOPIC", "bus.compliance", "LITERAL", "WRITE") in evaluation
+    assert ("TOPIC", "bus.evaluation-", "PREFIXED", "CREATE") in evaluation
+    assert ("GROUP", "bus.evaluation", "LITERAL", "READ") in evaluation
+    assert not any(".out." in name or ".in." in name for _, name, _, _ in evaluation)
 
 
 def test_operator_administers_the_prefix_and_owns_the_replay_transactional_id(
