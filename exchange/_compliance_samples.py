@@ -61,6 +61,7 @@ def sample_audit_record(
         "within_deadline": (answered and recorded_at_ms <= created + deadline_in_ms)
         if settled
         else None,
+        "signature": None,
         "prev_hash": None,
         "hash": None,
     }

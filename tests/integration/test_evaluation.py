@@ -116,26 +116,55 @@ def _encoded(records: list[dict[str, Any]]) -> list[tuple[bytes, bytes]]:
     return [(r["inquiry_id"].encode(), codec.encode(AUDIT_RECORD, r)) for r in records]
 
 
-async def _audit_ends(settings: ExchangeSettings) -> dict[int, int]:
+async def _last_offsets(settings: ExchangeSettings) -> dict[int, int | None]:
+    """Per audit partition, the offset of its last committed record (None: none).
+
+    Not the end offset minus one: a transaction's commit or abort marker takes an offset
+    too, and the broker may write an aborted batch's markers after records written later,
+    so the last offset of a partition can be a marker no reader ever sees.
+    """
+    topic = f"{settings.topic_prefix}.audit"
+    tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+    consumer = AIOKafkaConsumer(**_connection(settings), isolation_level="read_committed")
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        async with asyncio.timeout(30):
+            # Every transaction decided (markers written): the committed end is the log end.
+            while (await consumer.end_offsets(tps)) != await _log_ends(settings, tps):  # noqa: ASYNC110 - polls the broker
+                await asyncio.sleep(0.2)
+        ends = await consumer.end_offsets(tps)
+        await consumer.seek_to_beginning(*tps)
+        last: dict[int, int | None] = dict.fromkeys(range(PARTITIONS))
+        async with asyncio.timeout(30):
+            while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+                for tp, batch in (await consumer.getmany(timeout_ms=200)).items():
+                    last[tp.partition] = batch[-1].offset
+    finally:
+        await consumer.stop()
+    return last
+
+
+async def _log_ends(settings: ExchangeSettings, tps: list[TopicPartition]) -> dict[Any, int]:
     consumer = AIOKafkaConsumer(**_connection(settings))
     await consumer.start()
     try:
-        topic = f"{settings.topic_prefix}.audit"
-        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(PARTITIONS)])
+        ends: dict[Any, int] = await consumer.end_offsets(tps)
     finally:
         await consumer.stop()
-    return {tp.partition: offset for tp, offset in ends.items()}
+    return ends
 
 
 async def _published(settings: ExchangeSettings) -> dict[WindowKey, Figures]:
     """Wait until the processor published every audit record; its partials, merged."""
-    ends = await _audit_ends(settings)
+    last = await _last_offsets(settings)
     async with asyncio.timeout(PUBLISH_TIMEOUT):
         while True:
             state = await read_compliance(settings)
             done = all(
-                end == 0 or (p in state.coverage and state.coverage[p].through_offset >= end - 1)
-                for p, end in ends.items()
+                offset is None
+                or (p in state.coverage and state.coverage[p].through_offset >= offset)
+                for p, offset in last.items()
             )
             if done:
                 break
