@@ -5,7 +5,8 @@
 the services it binds against the catalog, calls the connector's ``bind(catalog)`` as ``run``
 does (``--catalog DIR`` instead of ``EXCHANGE_CATALOG_PATH``) and its ``check()`` once.
 ``list`` shows the built-in kinds, ``schema KIND`` prints a kind's config JSON Schema, and
-``new NAME --path DIR`` writes a working connector skeleton (see ``docs/connectors.md``).
+``new NAME --path DIR [--kind requester]`` writes a working connector skeleton (see
+``docs/connectors.md``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ ConfigArgument = typer.Argument(..., help="The connector's YAML config file.", s
 NameArgument = typer.Argument(..., help="The connector's name (letters, digits, '_' or '-').")
 PathOption = typer.Option(..., "--path", help="Folder to write the skeleton into.")
 ForceOption = typer.Option(False, "--force", help="Write into a folder that is not empty.")
+KindOption = typer.Option("provider", "--kind", help="provider or requester.")
 CatalogOption = typer.Option(
     None, "--catalog", help="Catalog folder (default EXCHANGE_CATALOG_PATH)."
 )
@@ -164,11 +166,12 @@ def new(
     name: str = NameArgument,
     path: Path = PathOption,
     force: bool = ForceOption,
+    kind: str = KindOption,
 ) -> None:
     """Write a working connector skeleton (config, mapping, README, tests) into PATH."""
     from connectors._scaffold import scaffold
 
-    written = scaffold(name, path, force=force, settings=load_settings())
+    written = scaffold(name, path, force=force, settings=load_settings(), kind=kind)
     for file in written:
         typer.echo(f"wrote {file}")
     typer.echo(f"next: cd {path} && python -m pytest  (see {path / 'README.md'})")
