@@ -102,16 +102,19 @@ class FiledropSource(RequesterSource[FiledropConfig]):
     async def poll(self, limit: int) -> Sequence[SourceEvent]:
         """Take new files, then offer up to ``limit`` inquiries not in flight, file by file."""
         await self.check()
+        for batch in [b for b in self._batches.values() if not b.pending]:
+            async with batch.lock:  # its results could not be written before: try again
+                if batch.path in self._batches:
+                    await self._try_finish(batch)
         for path in await asyncio.to_thread(self._new_files):
             try:
                 batch = await asyncio.to_thread(self._load, path)
             except OSError as exc:  # moved away meanwhile, or unreadable: the next poll looks
                 log.warning("batch file not taken", file=path.name, error=str(exc))
                 continue
-            if batch.pending:
-                self._batches[path] = batch
-            else:
-                await asyncio.to_thread(self._finish, batch)
+            self._batches[path] = batch
+            if not batch.pending:
+                await self._try_finish(batch)
         events: list[SourceEvent] = []
         now = dt.datetime.now(dt.UTC)
         for batch in self._batches.values():
@@ -141,8 +144,19 @@ class FiledropSource(RequesterSource[FiledropConfig]):
             del batch.pending[event.inquiry_id]
             self._handed.discard(event.inquiry_id)
             if not batch.pending:
-                await asyncio.to_thread(self._finish, batch)
-                del self._batches[batch.path]
+                await self._try_finish(batch)
+
+    async def _try_finish(self, batch: _Batch) -> None:
+        """Write the batch's results and marker; a batch whose results cannot be written
+        (the share failed after its last outcome was journalled) stays, and the next poll
+        tries again: RetriableError, never an exception that would lose the batch."""
+        try:
+            await asyncio.to_thread(self._finish, batch)
+        except OSError as exc:
+            raise RetriableError(
+                f"cannot write the results of {batch.path.name}: {exc.strerror}"
+            ) from exc
+        self._batches.pop(batch.path, None)
 
     # --- files --------------------------------------------------------------------------------
 

@@ -9,9 +9,10 @@ figures (seconds, counts) for reports; :func:`check_requester` runs them all in 
   reported with a reason and never reach the provider.
 - :func:`check_crash` — the connector is SIGKILLed while outcomes stream in, events appear
   while it is down, it restarts: every event written back once, none lost.
-- :func:`check_source_outage` — the legacy side goes down while outcomes are on their way: the
-  circuit opens and intake pauses (``/health`` says so the whole time); it comes back: the
-  circuit closes, the outcomes that arrived meanwhile are written, new events flow again.
+- :func:`check_source_outage` — the legacy side goes down while outcomes stream in (some
+  written back already, the rest on their way): the circuit opens and intake pauses
+  (``/health`` says so the whole time); it comes back: the circuit closes, the outcomes that
+  arrived meanwhile are written, new events flow again.
 - :func:`check_once_on_the_bus` — over everything above: every event that reached the
   provider did so as exactly one inquiry id, routed once to ``in.<provider>``, with exactly
   one outcome on ``replies.<requester>``.
@@ -123,10 +124,11 @@ async def check_source_outage(
     back → circuit closed, outcomes written, new events flow."""
     case, script = harness.case, harness.provider
     first, later = harness.keys("outage", before), harness.keys("back", after)
-    for key in first:  # answered while the legacy side is down
-        script.plan(key, Reply.FOUND, delay=2.0)
+    for index, key in enumerate(first):  # answered one by one, mostly while it is down
+        script.plan(key, Reply.FOUND, delay=0.4 * (index + 1))
     await harness.emit([LegacyEvent(k, case.purpose, case.long_deadline) for k in first])
     await until(lambda: script.reached(first), SETTLE, "inquiries sent before the outage")
+    await until(lambda: len(script.answered & set(first)) >= 2, SETTLE, "first answers")
     await asyncio.to_thread(case.legacy.break_)
     down = time.monotonic()
     try:

@@ -42,11 +42,13 @@ class FiledropLegacy:
         self._count = 0
 
     def emit(self, events: Sequence[LegacyEvent]) -> None:
-        """One batch per deadline; CSV and XML in turn; written, then renamed into place."""
-        for deadline in sorted({event.deadline for event in events}):
+        """One batch per deadline (the longest first: XML, so the kit's malformed events land
+        in XML; the existing filedrop tests cover bad CSV rows), then CSV and XML in turn;
+        each written, then renamed into place."""
+        for deadline in sorted({event.deadline for event in events}, reverse=True):
             group = [event for event in events if event.deadline == deadline]
             self._count += 1
-            fmt = "xml" if self._count % 2 == 0 else "csv"
+            fmt = "xml" if self._count % 2 == 1 else "csv"
             name = f"{PREFIX[deadline]}-{self._count}.{fmt}"
             content, lines = (_xml if fmt == "xml" else _csv)(group)
             part = self.folder / f"{name}.part"

@@ -210,3 +210,22 @@ def test_rule_services_must_be_in_the_catalog(tmp_path: Path) -> None:
     assert isinstance(config, FiledropConfig)
     with pytest.raises(Exception, match=r"batches\[0\]\.service"):
         FiledropSource(config).bind(CATALOG)
+
+
+async def test_results_that_cannot_be_written_are_written_by_a_later_poll(tmp_path: Path) -> None:
+    """The last outcome arrives but the result file cannot be written (the share fails):
+    deliver raises RetriableError (the outcome is in the journal), and a later poll writes
+    the result and the marker instead of leaving the batch unfinished until a restart."""
+    (tmp_path / "verify-1.csv").write_text(HEADER + GOOD[0], encoding="utf-8")
+    source = make_source(tmp_path)
+    [event] = await source.poll(10)
+    result = tmp_path / "verify-1.csv.result.csv"
+    result.mkdir()  # its name taken by a folder: the rename into place fails
+    with pytest.raises(RetriableError):
+        await source.deliver(event, answered(event))
+    with pytest.raises(RetriableError):  # still failing: the legacy side is down
+        await source.poll(10)
+    result.rmdir()
+    assert await source.poll(10) == []
+    assert [row["case_reference"] for row in read_csv(result)] == ["C-1"]
+    assert (tmp_path / "verify-1.csv.done").exists()
