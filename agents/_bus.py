@@ -145,8 +145,9 @@ class BusProcessor:
         their state.
 
         Everything is built first and swapped in one step with no await: the engine calls
-        :meth:`process` and :meth:`on_tick` synchronously, so each partition's batch (one
-        transaction) sees one catalog, and a failure here leaves the current one in place.
+        :meth:`process` and :meth:`on_tick` synchronously, so each call (a partition's batch,
+        or a slice of a large one) sees one catalog, and a failure here leaves the current one
+        in place.
         Requests follow the new catalog at once; responses are also checked against the
         services it dropped (and their schemas), so a removed service's pending inquiries are
         still answered, not failed.

@@ -76,6 +76,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -345,11 +346,22 @@ class Engine(Generic[V]):
         started = time.perf_counter()
         records = [_input(r) for batch in parts.values() for r in batch]
         offsets = {tp: batch[-1].offset + 1 for tp, batch in parts.items()}
-        outputs = self._call(task, lambda: list(self._processor.process(records, task.state)))
+        outputs: list[OutputRecord] = []
+        step = self.config.process_chunk
+        for start in range(0, len(records), step):
+            if start:
+                await asyncio.sleep(0)  # a turn for the other partitions' transactions
+            chunk = records[start : start + step]
+            outputs += self._call(task, partial(self._run_process, chunk, task.state))
         if await self._commit(task, outputs, offsets):
             self.stats.records_in += len(records)
             if self._on_batch is not None:
                 self._on_batch(time.perf_counter() - started)
+
+    def _run_process(
+        self, records: list[InputRecord], state: PartitionState[V]
+    ) -> list[OutputRecord]:
+        return list(self._processor.process(records, state))
 
     async def _tick(self, task: PartitionTask[V], now_ms: int) -> None:
         outputs = self._call(task, lambda: list(self._processor.on_tick(now_ms, task.state)))

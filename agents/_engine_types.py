@@ -80,6 +80,10 @@ class EngineConfig:
     # fetching until a partition's transaction completes (each transaction takes all of its
     # partition's records buffered so far).
     batch_max_records: int = 1000
+    # Records handed to the processor per call. The event loop serves the other partitions'
+    # transactions between calls (each of their requests waits for a turn of the loop), so a
+    # large batch does not hold every other partition's commit up while it is processed.
+    process_chunk: int = 64
     poll_interval: float = 0.1  # longest wait for records before ticks and stop are checked
     # Longest a fetch waits at the broker. aiokafka keeps one fetch in flight per broker and
     # leaves out partitions that still hold buffered records, so records arriving on those
@@ -101,6 +105,8 @@ class EngineConfig:
     def __post_init__(self) -> None:
         if bool(self.topics) == bool(self.topic_pattern):
             raise ConfigError("give the engine either topics or topic_pattern, not both")
+        if self.process_chunk < 1:
+            raise ConfigError("process_chunk must be at least 1")
 
     @property
     def transactional_prefix(self) -> str:
