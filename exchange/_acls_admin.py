@@ -161,9 +161,23 @@ async def read_acl_plan(admin: AclAdmin, desired: Sequence[AclBinding], prefix: 
     return plan_acls(desired, await admin.describe(), prefix=prefix)
 
 
-async def apply_acls(admin: AclAdmin, desired: Sequence[AclBinding], prefix: str) -> AclPlan:
-    """Create what is missing; the plan that was carried out (its ``create`` rows are done)."""
+async def apply_acls(
+    admin: AclAdmin, desired: Sequence[AclBinding], prefix: str, *, within: float = 30.0
+) -> AclPlan:
+    """Create what is missing and wait until the broker enforces it; the plan carried out.
+
+    A broker serves ACLs from its own copy of the cluster metadata, which follows the
+    controller a moment behind: right after CreateAcls returns, a describe (and the
+    authorizer) may not show the new bindings yet, so this waits until they do.
+    """
     plan = await read_acl_plan(admin, desired, prefix)
-    if not plan.empty:
-        await admin.create(plan.create)
+    if plan.empty:
+        return plan
+    await admin.create(plan.create)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not set(plan.create) <= set(await admin.describe()):
+        if loop.time() >= deadline:
+            raise BrokerError(f"the new ACLs were not in force within {within:g} s")
+        await asyncio.sleep(0.2)
     return plan

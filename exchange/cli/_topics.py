@@ -3,7 +3,9 @@
 ``plan`` shows what ``apply`` would change, without changing anything. ``apply`` makes the
 changes and prints each one; run again, it says there is nothing to do. Adding partitions to
 the co-partitioned inquiry topics needs ``--yes``: it breaks co-partitioning for inquiries in
-flight, so the plan says how to drain the bus first. ``acls`` needs no broker.
+flight, so the plan says how to drain the bus first. ``acls`` prints the ACLs the catalog
+implies (no broker needed); ``acls --plan`` compares them with the cluster's and ``acls
+--apply`` creates the missing ones (run with a principal that may alter ACLs: a super user).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any
 
 import typer
 
-from exchange._acls import Principals, catalog_acls, render_commands, to_json
+from exchange._acls import AclBinding, Principals, catalog_acls, render_commands, to_json
+from exchange._acls_plan import AclPlan
 from exchange._admin import TopicAdmin, apply_plan, read_plan, settle
 from exchange._settings import ExchangeSettings
 from exchange._topology import Topics, TopicSpec, TopologyConfig, desired_topics
@@ -201,19 +204,56 @@ def acls(  # keyword-only: typer passes options by name
         _DEFAULT_PRINCIPALS.operator,
         help="The principal that runs `exchange topics` and `exchange dlq`.",
     ),
+    evaluation_principal: str = typer.Option(
+        _DEFAULT_PRINCIPALS.evaluation, help="The evaluation processor's principal."
+    ),
+    show_plan: bool = typer.Option(
+        False, "--plan", help="Compare with the cluster's ACLs; change nothing."
+    ),
+    apply_acls: bool = typer.Option(
+        False, "--apply", help="Create the ACLs the cluster lacks; print each one."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Print the Kafka ACLs the catalog implies, as kafka-acls.sh commands or JSON."""
+    """Print the Kafka ACLs the catalog implies (kafka-acls.sh commands or JSON), or
+    compare them with the cluster's (--plan), or create the missing ones (--apply)."""
     settings = load_settings()
     loaded = load_or_exit(
         catalog or settings.catalog_path, schemas or settings.schemas_path, as_json=as_json
     )
-    principals = Principals(agency_principal, worker_principal, operator_principal)
+    principals = Principals(
+        agency_principal, worker_principal, operator_principal, evaluation_principal
+    )
     bindings = catalog_acls(loaded, Topics.for_settings(settings), principals)
+    if show_plan and apply_acls:
+        typer.echo("--plan and --apply exclude each other", err=True)
+        raise typer.Exit(2)
+    if show_plan or apply_acls:
+        _acls_on_cluster(settings, bindings, apply=apply_acls, as_json=as_json)
+        return
     if as_json:
         _echo_json(to_json(bindings))
         return
     typer.echo("# BOOTSTRAP: the cluster; ADMIN_CONFIG: a client config of a principal that may")
     typer.echo("# alter ACLs. Each line grants one principal its operations on one resource.")
     for line in render_commands(bindings):
+        typer.echo(line)
+
+
+def _acls_on_cluster(
+    settings: ExchangeSettings, bindings: list[AclBinding], *, apply: bool, as_json: bool
+) -> None:
+    from exchange._acls_admin import AclAdmin, apply_acls, read_acl_plan
+
+    async def run() -> AclPlan:
+        async with AclAdmin.for_settings(settings) as admin:
+            if apply:
+                return await apply_acls(admin, bindings, settings.topic_prefix)
+            return await read_acl_plan(admin, bindings, settings.topic_prefix)
+
+    found = asyncio.run(run())  # a BrokerError becomes one line and exit 1 (cli/_app.main)
+    if as_json:
+        _echo_json({"applied" if apply else "plan": found.to_json()})
+        return
+    for line in found.lines(done=apply):
         typer.echo(line)

@@ -1,0 +1,187 @@
+"""The security model on a real secured broker: SASL/SCRAM over TLS, Kafka's authorizer, and
+the ACLs ``exchange topics acls --apply`` creates from the demo catalog.
+
+One broker for the module (its own ports, data dir and TLS files): the catalog's topics and
+ACLs are set up once, by the ``admin`` super user; each test then acts as one principal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _worker_proc import bus_settings, create_bus_topics, running_worker
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from samples import PERSON, VERDICT
+from secured_broker import ADMIN, SecuredBroker
+from typer.testing import CliRunner, Result
+
+from exchange import (
+    Answer,
+    AuthenticationError,
+    AuthorizationError,
+    ExchangeClient,
+    ExchangeSettings,
+    Inquiry,
+    OutcomeKind,
+    Provider,
+    TlsError,
+)
+from exchange._audit_io import read_audit_trail
+from exchange._codec import SchemaStore
+from exchange._kafka import kafka_options, translate_kafka_error
+from exchange._local_broker_security import write_tls_files
+from exchange._topology import Topics
+from exchange.cli._app import app
+
+pytestmark = pytest.mark.integration
+
+VERIFY = "nocr.person.verify.v1"
+PURPOSE = "tax-registration"
+WORKER = "exchange-worker"
+USERS = ["TAX", "NOCR", WORKER, "exchange-operator", "exchange-evaluation"]
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredBroker]:
+    """The module's secured broker, stopped after its last test."""
+    broker = SecuredBroker.start(tmp_path_factory.mktemp("secured-kafka"), users=USERS)
+    print(f"secured broker started in {broker.start_seconds:.1f} s")  # shown with -s
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="module")
+def base(secured: SecuredBroker, tmp_path_factory: pytest.TempPathFactory) -> ExchangeSettings:
+    """The module's bus (demo catalog, two partitions) with its topics and the catalog's
+    ACLs applied by the admin through ``exchange topics acls --apply``."""
+    plain = ExchangeSettings(
+        state_dir=tmp_path_factory.mktemp("state"), topic_prefix="secured", kafka_bootstrap="-"
+    )
+    settings = bus_settings(plain)
+    admin = secured.settings(settings, ADMIN)
+    asyncio.run(create_bus_topics(admin, ["TAX", "NOCR"]))
+    applied = _acls_cli(secured, settings, ADMIN, "--apply")
+    assert applied.exit_code == 0, applied.output
+    assert "granted: User:TAX  ALLOW WRITE  TOPIC secured.out.TAX (literal)" in applied.stdout
+    return settings
+
+
+def _acls_cli(secured: SecuredBroker, settings: ExchangeSettings, user: str, *args: str) -> Result:
+    env = {
+        **secured.env(user),
+        "EXCHANGE_TOPIC_PREFIX": settings.topic_prefix,
+        "EXCHANGE_CATALOG_PATH": str(settings.catalog_path),
+        "EXCHANGE_SCHEMAS_PATH": str(settings.schemas_path),
+    }
+    return CliRunner().invoke(app, ["topics", "acls", *args], env=env)
+
+
+def test_applying_again_changes_nothing_and_plan_agrees(
+    secured: SecuredBroker, base: ExchangeSettings
+) -> None:
+    """--apply is idempotent and --plan shows no difference once the ACLs are in place."""
+    again = _acls_cli(secured, base, ADMIN, "--apply")
+    plan = _acls_cli(secured, base, ADMIN, "--plan")
+    assert again.exit_code == plan.exit_code == 0, again.output + plan.output
+    assert again.stdout.startswith("nothing to do: all ")
+    assert plan.stdout.startswith("nothing to do: all ")
+
+
+def test_an_agency_may_not_alter_acls(secured: SecuredBroker, base: ExchangeSettings) -> None:
+    """Only a principal with ALTER on the cluster may apply ACLs: an agency gets exit 1 and a
+    one-line authorization error, not a traceback."""
+    refused = _acls_cli(secured, base, "TAX", "--plan")
+    assert isinstance(refused.exception, AuthorizationError), refused.output
+    assert "not authorized (cluster" in refused.exception.message
+
+
+async def test_an_inquiry_is_routed_and_answered_with_each_party_on_its_own_credentials(
+    secured: SecuredBroker, base: ExchangeSettings
+) -> None:
+    """TAX asks, the worker routes, NOCR answers, each with its own SCRAM user over TLS
+    verified against the test CA, under the catalog's ACLs alone: the outcome is ANSWERED."""
+    seen: list[Inquiry] = []
+    nocr = Provider(agency="NOCR", settings=secured.settings(base, "NOCR"))
+
+    @nocr.handles(VERIFY)
+    async def verify(inquiry: Inquiry) -> Answer:
+        seen.append(inquiry)
+        return Answer.found(VERDICT)
+
+    worker_settings = secured.settings(base, WORKER)
+    with running_worker(worker_settings, env=secured.env(WORKER)) as worker:
+        try:
+            async with (
+                nocr,
+                ExchangeClient(
+                    agency="TAX", subsystem="registration", settings=secured.settings(base, "TAX")
+                ) as client,
+            ):
+                outcome = await client.inquire(VERIFY, PERSON, purpose=PURPOSE, timeout=60)
+        finally:
+            print(worker.log())  # shown with a failure only
+    assert outcome.kind is OutcomeKind.ANSWERED, outcome
+    assert [inquiry.requester for inquiry in seen] == ["TAX"]
+
+
+async def test_an_agency_cannot_act_as_another_agency(
+    secured: SecuredBroker, base: ExchangeSettings
+) -> None:
+    """With TAX's credentials the SDK cannot read NOCR's replies (a client as NOCR), take
+    NOCR's inquiries (a provider as NOCR) or read the audit trail: each is refused at once
+    with AuthorizationError naming what was refused."""
+    tax = secured.settings(base, "TAX")
+    async with asyncio.timeout(30):  # refused, not hung
+        with pytest.raises(AuthorizationError) as as_client:
+            await ExchangeClient(agency="NOCR", settings=tax).start()
+        with pytest.raises(AuthorizationError):
+            await Provider(agency="NOCR", settings=tax).start()
+        with pytest.raises(AuthorizationError) as audit:
+            await read_audit_trail(tax, SchemaStore.from_directory(tax.schemas_path))
+    assert as_client.value.resource == "topic secured.replies.NOCR"
+    assert "secured.audit" in audit.value.message
+
+
+@pytest.mark.parametrize("user", ["TAX", WORKER])
+async def test_only_the_agency_itself_may_write_its_out_topic(
+    secured: SecuredBroker, base: ExchangeSettings, user: str
+) -> None:
+    """Neither another agency nor the workers may write NOCR's out topic (the topic a record
+    came from authenticates its writer): the broker refuses the write."""
+    topic = Topics(base.topic_prefix).out("NOCR")
+    producer = AIOKafkaProducer(**kafka_options(secured.settings(base, user)), acks="all")
+    await producer.start()
+    try:
+        async with asyncio.timeout(30):
+            with pytest.raises(KafkaError) as refused:
+                await producer.send_and_wait(topic, b"forged", key=b"k")
+    finally:
+        await producer.stop()
+    error = translate_kafka_error(refused.value, f"cannot write to {topic}")
+    assert isinstance(error, AuthorizationError)
+    assert error.resource == f"topic {topic}"
+
+
+async def test_a_wrong_password_is_an_authentication_error(
+    secured: SecuredBroker, base: ExchangeSettings
+) -> None:
+    """A refused SCRAM password surfaces as AuthenticationError, not "cannot bootstrap"."""
+    wrong = secured.settings(base, "TAX", password="not-the-password")
+    with pytest.raises(AuthenticationError, match="authentication failed"):
+        await ExchangeClient(agency="TAX", settings=wrong).start()
+
+
+async def test_a_broker_certificate_from_another_ca_is_a_tls_error(
+    secured: SecuredBroker, base: ExchangeSettings, tmp_path: Path
+) -> None:
+    """Trusting another CA than the one that signed the broker's certificate: TlsError."""
+    other = write_tls_files(tmp_path / "other-ca").ca_cert
+    untrusting = secured.settings(base, "TAX", cafile=other)
+    with pytest.raises(TlsError, match="CERTIFICATE_VERIFY_FAILED"):
+        await ExchangeClient(agency="TAX", settings=untrusting).start()
