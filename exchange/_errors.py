@@ -31,6 +31,7 @@ errors by what the caller does about them::
     │   └── InquiryFailedError         the provider answered with an error
     ├── BenchmarkError                 a benchmark's process failed or its system never answered
     └── ProcessorError                 a stream processor raised: its batch was rolled back, exit
+        └── ProcessorStalledError      it had work and made no progress for too long: exit
 
 Foreign exceptions (aiokafka, fastavro, httpx …) are translated at the boundary with
 ``raise … from exc`` so callers need to catch only this tree.
@@ -245,3 +246,18 @@ class ProcessorError(ExchangeError):
     def __init__(self, message: str, *, partition: int) -> None:
         super().__init__(message)
         self.partition = partition
+
+
+class ProcessorStalledError(ProcessorError):
+    """A stream processor had records to process and made no progress for too long; it exits
+    so that its supervisor restarts it.
+
+    ``lags`` maps each partition it held with records left to the number of them (empty when
+    a rebalance or table recovery never finished).
+    """
+
+    retriable = True
+
+    def __init__(self, message: str, *, lags: dict[int, int]) -> None:
+        super().__init__(message, partition=min(lags, default=-1))
+        self.lags = dict(lags)

@@ -89,6 +89,15 @@ class ExchangeSettings(BaseSettings):
         "late and duplicate records for it (a response after that is an unknown one).",
     )
 
+    # --- Evaluation processor -------------------------------------------------------------------
+    evaluation_stall: float = Field(
+        default=60.0,
+        gt=0,
+        description="The evaluation processor exits with code 3 when it has audit records to "
+        "process (or a rebalance or table recovery to finish) and makes no progress for this "
+        "long, s, so that its supervisor restarts it.",
+    )
+
     # --- Local state and operations -----------------------------------------------------------
     state_dir: Path = Field(
         default_factory=_default_state_dir,

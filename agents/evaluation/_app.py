@@ -115,6 +115,8 @@ class EvaluationApp:
     codec: Codec
     publisher: Publisher = field(default_factory=Publisher)
     failure: BaseException | None = None
+    #: faust did not stop in time and was left running (its tasks may ignore cancellation).
+    abandoned: bool = False
     failed: asyncio.Event = field(default_factory=asyncio.Event)
     counts: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys(

@@ -4,6 +4,8 @@ faust's own worker (``faust worker``, ``mode.Worker``) is not used: it logs a cr
 and keeps the process running, and it can take minutes to honour SIGTERM. This runner starts
 the app inside the caller's event loop and ends on the first of: SIGTERM/SIGINT (exit 0
 after a last publish), a crashed agent, a failed publish or a crashed faust service (exit 1),
+a stall (exit 3: records to process, or a rebalance or table recovery to finish, and no
+progress for ``EXCHANGE_EVALUATION_STALL`` seconds; see :mod:`agents.evaluation._watchdog`),
 so a supervisor (systemd, Kubernetes) sees the failure and restarts it. Stopping is bounded
 by ``stop_timeout``; past it the exit code is 2.
 """
@@ -13,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import signal
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -25,24 +29,44 @@ from prometheus_client import CollectorRegistry
 
 from agents.evaluation._app import EvaluationApp, Topology, build_app
 from agents.evaluation._options import EvaluationOptions
+from agents.evaluation._watchdog import run_watchdog
 from exchange._codec import Codec, SchemaStore
 from exchange._compliance_source import audit_partitions, ensure_output_topics
+from exchange._errors import ProcessorStalledError
 from exchange._kafka import client_options, resolve_bootstrap
 from exchange._metrics import DlqMetrics, serve_metrics
 from exchange._settings import ExchangeSettings
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_STOP_TIMEOUT", "run"]
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_STALLED", "EXIT_STOP_TIMEOUT", "run", "run_process"]
 
 log = structlog.get_logger("exchange.evaluation")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_STOP_TIMEOUT = 2
+EXIT_STALLED = 3
 
 
 def _codec(settings: ExchangeSettings) -> Codec:
     store = SchemaStore.from_directory(settings.schemas_path / "envelope")
     return Codec(store, max_record_bytes=settings.max_record_bytes)
+
+
+def run_process(settings: ExchangeSettings, options: EvaluationOptions) -> int:
+    """Run the processor as this process's main program until stopped; the exit code.
+
+    When faust did not stop in time (exit 2, or 3 after a stall) its tasks and its consumer
+    thread are left behind, and closing the event loop or leaving the interpreter would wait
+    for them, maybe forever: the process then ends at once (``os._exit``).
+    """
+    started: list[EvaluationApp] = []
+    with asyncio.Runner() as runner:
+        code = runner.run(run(settings, options, on_started=started.append))
+        if started and started[0].abandoned:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    return code
 
 
 async def run(
@@ -75,7 +99,7 @@ async def run(
         )
         evaluation.dlq_metrics = _metrics(settings)
         with _signals(stop):
-            return await _serve(evaluation, stop, on_started)
+            return await _serve(evaluation, settings, stop, on_started)
     finally:
         shutil.rmtree(datadir, ignore_errors=True)
 
@@ -92,12 +116,16 @@ def _metrics(settings: ExchangeSettings) -> DlqMetrics:
 
 async def _serve(
     evaluation: EvaluationApp,
+    settings: ExchangeSettings,
     stop: asyncio.Event,
     on_started: Callable[[EvaluationApp], None] | None,
 ) -> int:
     app = evaluation.app
     await app.start()
     publisher = asyncio.create_task(_publish_forever(evaluation), name="evaluation-publisher")
+    watchdog = asyncio.create_task(
+        run_watchdog(evaluation, settings, settings.evaluation_stall), name="evaluation-watchdog"
+    )
     log.info(
         "evaluation processor started",
         audit=evaluation.topology.audit,
@@ -109,9 +137,10 @@ async def _serve(
     try:
         await _until_stopped(evaluation, stop, publisher)
     finally:
-        publisher.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await publisher
+        for task in (publisher, watchdog):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
     if evaluation.failure is None:
         await _last_publish(evaluation)
     return await _stop_app(evaluation)
@@ -163,15 +192,20 @@ def _sender(evaluation: EvaluationApp) -> Callable[[list[tuple[bytes, bytes]]], 
 
 
 async def _stop_app(evaluation: EvaluationApp) -> int:
-    code = EXIT_OK if evaluation.failure is None else EXIT_FAILED
-    try:
-        async with asyncio.timeout(evaluation.options.stop_timeout):
-            await evaluation.app.stop()
-    except TimeoutError:
-        code = EXIT_STOP_TIMEOUT
-    if code == EXIT_STOP_TIMEOUT:
-        log.error("faust did not stop in time", timeout=evaluation.options.stop_timeout)
+    stalled = isinstance(evaluation.failure, ProcessorStalledError)
+    code = EXIT_OK if evaluation.failure is None else EXIT_STALLED if stalled else EXIT_FAILED
+    # asyncio.wait, not asyncio.timeout: faust can swallow the cancellation a timeout relies
+    # on (Consumer.wait_empty waits for an agent that never acks, and ignores CancelledError).
+    stopping = asyncio.ensure_future(evaluation.app.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=evaluation.options.stop_timeout)
+    if not done:
+        evaluation.abandoned = True
+        code = code if stalled else EXIT_STOP_TIMEOUT
+        log.error(
+            "faust did not stop in time", timeout=evaluation.options.stop_timeout, exit_code=code
+        )
         return code
+    stopping.result()
     log.info("evaluation processor stopped", exit_code=code, **evaluation.counts)
     return code
 

@@ -3,14 +3,11 @@
 Reads ``<prefix>.audit``, keeps hourly and daily figures per provider agency and service and
 per requester, publishes them to ``<prefix>.compliance`` and serves them on
 ``http://127.0.0.1:<port>/compliance/``. Exits 0 on SIGTERM/SIGINT, 1 when processing failed
-(a crashed agent never leaves the process running idle), 2 when faust did not stop in time.
+(a crashed agent never leaves the process running idle), 2 when faust did not stop in time,
+3 when it stalled (``EXCHANGE_EVALUATION_STALL``).
 """
 
 from __future__ import annotations
-
-import asyncio
-import os
-import sys
 
 import typer
 
@@ -41,8 +38,7 @@ def run(  # a command with many options: the CLI is where they belong
     stop_timeout: float = typer.Option(15.0, min=1.0, help="Seconds allowed for stopping."),
 ) -> None:
     """Run the evaluation processor until SIGTERM or SIGINT."""
-    from agents.evaluation import EXIT_STOP_TIMEOUT, EvaluationOptions
-    from agents.evaluation import run as run_evaluation
+    from agents.evaluation import EvaluationOptions, run_process
 
     settings = load_settings(quiet=False)
     options = EvaluationOptions(
@@ -53,10 +49,5 @@ def run(  # a command with many options: the CLI is where they belong
         day_expires=day_expires * 86400,
         stop_timeout=stop_timeout,
     )
-    code = asyncio.run(run_evaluation(settings, options))
-    if code == EXIT_STOP_TIMEOUT:
-        # faust's consumer thread may still be stuck; do not wait for it at interpreter exit.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    raise typer.Exit(code)
+    # run_process ends the process itself when faust did not stop in time.
+    raise typer.Exit(run_process(settings, options))

@@ -52,6 +52,12 @@ HOUR = 3_600_000
 #: Start-up (join, assignment, changelog recovery) on two busy cores, plus processing.
 PUBLISH_TIMEOUT = 60.0
 STOP_WITHIN = 10.0
+#: The watchdog's stall time in these tests: a processor that stalls fails its test quickly,
+#: and one that is merely idle (caught up, or a partition ending in a transaction marker)
+#: must not trip it.
+STALL = 20.0
+#: agents.evaluation.EXIT_STALLED (importing it here would load faust into the test process).
+EXIT_STALLED = 3
 
 
 def _codec() -> Codec:
@@ -155,11 +161,14 @@ async def _log_ends(settings: ExchangeSettings, tps: list[TopicPartition]) -> di
     return ends
 
 
-async def _published(settings: ExchangeSettings) -> dict[WindowKey, Figures]:
+async def _published(
+    settings: ExchangeSettings, proc: asyncio.subprocess.Process
+) -> dict[WindowKey, Figures]:
     """Wait until the processor published every audit record; its partials, merged."""
     last = await _last_offsets(settings)
-    async with asyncio.timeout(PUBLISH_TIMEOUT):
+    async with _failing_with_log(proc, PUBLISH_TIMEOUT):
         while True:
+            assert proc.returncode is None, "the processor exited"
             state = await read_compliance(settings)
             done = all(
                 offset is None
@@ -175,6 +184,16 @@ async def _published(settings: ExchangeSettings) -> dict[WindowKey, Figures]:
     return merged
 
 
+@contextlib.asynccontextmanager
+async def _failing_with_log(proc: asyncio.subprocess.Process, within: float) -> AsyncIterator[None]:
+    """A time limit; on failure the processor's log goes into the message."""
+    try:
+        async with asyncio.timeout(within):
+            yield
+    except (TimeoutError, AssertionError) as exc:
+        raise AssertionError(f"{exc!r}; processor log:\n{_log_of(proc)[-6000:]}") from exc
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -188,26 +207,35 @@ def _env(settings: ExchangeSettings) -> dict[str, str]:
         "EXCHANGE_TOPIC_PREFIX": settings.topic_prefix,
         "EXCHANGE_STATE_DIR": str(settings.state_dir),
         "EXCHANGE_LOG_FORMAT": "json",
+        "EXCHANGE_EVALUATION_STALL": str(STALL),
     }
 
 
+_MAIN = "from exchange.cli import main; main()"
+
+
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from exchange.cli import main; main()", *args]
+    return [sys.executable, "-c", _MAIN, *args]
 
 
 @contextlib.asynccontextmanager
 async def _processor(
-    settings: ExchangeSettings, port: int
+    settings: ExchangeSettings, port: int, *, script: str = _MAIN, stall: float = STALL
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """``exchange evaluation run`` in a child process, killed if a test leaves it running.
 
-    Its log goes to a file, not a pipe: a pipe nobody reads until the end fills up and blocks
-    the processor mid-run.
+    ``script`` is the Python code the child runs (the CLI's entry point by default). Its log
+    goes to a file, not a pipe: a pipe nobody reads until the end fills up and blocks the
+    processor mid-run.
     """
+    args = ("evaluation", "run", "--web-port", str(port), "--publish-interval", "0.3")
     with tempfile.TemporaryFile() as log:
         proc = await asyncio.create_subprocess_exec(
-            *_cli("evaluation", "run", "--web-port", str(port), "--publish-interval", "0.3"),
-            env=_env(settings),
+            sys.executable,
+            "-c",
+            script,
+            *args,
+            env={**_env(settings), "EXCHANGE_EVALUATION_STALL": str(stall)},
             stdout=asyncio.subprocess.DEVNULL,
             stderr=log,
         )
@@ -301,12 +329,6 @@ def _range(records: list[dict[str, Any]]) -> tuple[int, int]:
     return min(times) - min(times) % HOUR, max(times) - max(times) % HOUR + HOUR
 
 
-@pytest.mark.xfail(
-    reason="faust-streaming stalls now and then after a rebalance at start-up or restart "
-    "(group coordinator not yet available, or a killed member still in the group): the "
-    "processor stops publishing without exiting; a watchdog that fails it loudly is open work",
-    strict=False,
-)
 async def test_published_figures_equal_a_direct_count(
     settings: ExchangeSettings, create_topics: CreateTopics
 ) -> None:
@@ -321,7 +343,7 @@ async def test_published_figures_equal_a_direct_count(
     direct = fold_all(records)
     port = _free_port()
     async with _processor(settings, port) as proc:
-        assert await _published(settings) == direct
+        assert await _published(settings, proc) == direct
         web = await _web(port)
         code, took, log = await _stop(proc)
     assert (code, took < STOP_WITHIN) == (0, True), log
@@ -364,12 +386,6 @@ async def test_report_falls_back_to_the_audit_topic_without_a_processor(
     assert report["audit_records_read"] == len(records)
 
 
-@pytest.mark.xfail(
-    reason="faust-streaming stalls now and then after a rebalance at start-up or restart "
-    "(group coordinator not yet available, or a killed member still in the group): the "
-    "processor stops publishing without exiting; a watchdog that fails it loudly is open work",
-    strict=False,
-)
 async def test_sigkill_and_restart_count_every_record_once(
     settings: ExchangeSettings, create_topics: CreateTopics
 ) -> None:
@@ -379,7 +395,7 @@ async def test_sigkill_and_restart_count_every_record_once(
     records = _records(120, seed=6)
     await _write(settings, _encoded(records[:60]))
     async with _processor(settings, _free_port()) as proc:
-        assert await _published(settings) == fold_all(records[:60])
+        assert await _published(settings, proc) == fold_all(records[:60])
         proc.kill()  # before faust's next offset commit, most likely
         await proc.wait()
     # The killed member holds its partitions until its session expires; a processor joining
@@ -388,7 +404,7 @@ async def test_sigkill_and_restart_count_every_record_once(
     await _group_empty(settings)
     await _write(settings, _encoded(records[60:]))
     async with _processor(settings, _free_port()) as proc:
-        assert await _published(settings) == fold_all(records)
+        assert await _published(settings, proc) == fold_all(records)
         code, _, log = await _stop(proc)
     assert code == 0, log
 
@@ -409,3 +425,46 @@ async def test_a_crashed_agent_fails_the_worker(
         stderr = _log_of(proc)
     assert proc.returncode == 1
     assert "PartitionsMismatch" in stderr
+
+
+#: The child of the stall test: the CLI, with an agent that hangs after its first record.
+_HUNG_AGENT = """
+import asyncio
+import agents.evaluation._app as app_module
+from exchange.cli import main
+
+handle = app_module._handle
+
+async def hung(evaluation, dlq, message):
+    if evaluation.counts["processed"]:
+        await asyncio.Event().wait()
+    await handle(evaluation, dlq, message)
+
+app_module._handle = hung
+main()
+"""
+
+
+async def test_a_stalled_processor_exits_for_its_supervisor(
+    settings: ExchangeSettings, create_topics: CreateTopics
+) -> None:
+    """A processor holding audit partitions with records left that makes no progress for
+    EXCHANGE_EVALUATION_STALL seconds logs the lagging partitions and exits with code 3.
+
+    The stall seen after start-up and restart rebalances (faust dropping fetched records) is
+    fixed and cannot be produced on demand, so the child provokes one deterministically: its
+    agent hangs after the first record, holding its partitions, as a wedged agent would.
+    """
+    await create_topics(f"{settings.topic_prefix}.audit", partitions=PARTITIONS)
+    await _write(settings, _encoded(_records(30, seed=8)))
+    stall = 4.0
+    async with _processor(settings, _free_port(), script=_HUNG_AGENT, stall=stall) as proc:
+        began = time.monotonic()
+        async with _failing_with_log(proc, PUBLISH_TIMEOUT):
+            await proc.wait()
+        took, log = time.monotonic() - began, _log_of(proc)
+    assert proc.returncode == EXIT_STALLED, log
+    assert took >= stall
+    (line,) = [json.loads(x) for x in log.splitlines() if "processor stalled" in x]
+    assert line["level"] == "error"
+    assert sum(line["lags"].values()) == 29  # 30 records, the first one processed
