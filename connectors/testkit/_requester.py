@@ -110,6 +110,8 @@ class RequesterCase:
     answer: Mapping[str, Any] | None = None
     short_deadline: float = 3.0
     long_deadline: float = 25.0
+    #: Beyond an inquiry's deadline: how long its outcome may take to be written back.
+    settle: float = 30.0
 
 
 class RequesterHarness:

@@ -35,9 +35,6 @@ __all__ = [
     "check_source_outage",
 ]
 
-#: Beyond an inquiry's deadline: how long the outcome may take to be written back.
-SETTLE = 30.0
-
 
 async def check_requester(harness: RequesterHarness) -> dict[str, float]:
     """All the checks, in order (see the module docstring)."""
@@ -67,7 +64,7 @@ async def check_outcomes(harness: RequesterHarness) -> dict[str, float]:
     events += [LegacyEvent(k, case.purpose, long_, malformed=True) for k in bad]
     started = time.monotonic()
     await harness.emit(events)
-    written = once(await harness.wait_written([e.key for e in events], within=short + SETTLE))
+    written = once(await harness.wait_written([e.key for e in events], within=short + case.settle))
     elapsed = time.monotonic() - started
     for key in found:
         expect(written[key], "ANSWERED", "FOUND")
@@ -98,7 +95,7 @@ async def check_crash(
     for index, key in enumerate(first):  # answered one by one, so the kill falls mid-stream
         script.plan(key, Reply.FOUND, delay=0.4 * (index + 1))
     await harness.emit([LegacyEvent(k, case.purpose, case.long_deadline) for k in first])
-    await until(lambda: len(script.answered & set(first)) >= 3, SETTLE, "first answers")
+    await until(lambda: len(script.answered & set(first)) >= 3, case.settle, "first answers")
     await asyncio.sleep(0.2)  # the first outcomes reach the connector
     harness.kill_connector()
     answered_at_kill = len(script.answered & set(first))
@@ -107,7 +104,9 @@ async def check_crash(
     await asyncio.sleep(1.0)  # outcomes of inquiries in flight arrive while nobody listens
     restart_s = await harness.start_connector()
     started = time.monotonic()
-    written = once(await harness.wait_written(first + later, within=case.long_deadline + SETTLE))
+    written = once(
+        await harness.wait_written(first + later, within=case.long_deadline + case.settle)
+    )
     for key in first + later:
         expect(written[key], "ANSWERED", "FOUND")
     return {
@@ -127,8 +126,8 @@ async def check_source_outage(
     for index, key in enumerate(first):  # answered one by one, mostly while it is down
         script.plan(key, Reply.FOUND, delay=0.4 * (index + 1))
     await harness.emit([LegacyEvent(k, case.purpose, case.long_deadline) for k in first])
-    await until(lambda: script.reached(first), SETTLE, "inquiries sent before the outage")
-    await until(lambda: len(script.answered & set(first)) >= 2, SETTLE, "first answers")
+    await until(lambda: script.reached(first), case.settle, "inquiries sent before the outage")
+    await until(lambda: len(script.answered & set(first)) >= 2, case.settle, "first answers")
     await asyncio.to_thread(case.legacy.break_)
     down = time.monotonic()
     try:
@@ -139,7 +138,9 @@ async def check_source_outage(
     outage = time.monotonic() - down
     closed = await harness.wait_circuit("closed", within=60.0)
     await harness.emit([LegacyEvent(k, case.purpose, case.long_deadline) for k in later])
-    written = once(await harness.wait_written(first + later, within=case.long_deadline + SETTLE))
+    written = once(
+        await harness.wait_written(first + later, within=case.long_deadline + case.settle)
+    )
     for key in first + later:
         expect(written[key], "ANSWERED", "FOUND")
     return {"outage_open_after_s": opened, "outage_s": outage, "outage_closed_after_s": closed}
