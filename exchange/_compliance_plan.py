@@ -1,13 +1,15 @@
 """Figures for a time range from the compliance topic, topped up from the audit topic (pure).
 
-``exchange report compliance`` answers for any hour-aligned range ``[since, until)``. Per audit
-partition it covers the range with windows: a whole UTC day by its day window when the
+``exchange report compliance`` answers for any range ``[since, until)`` (milliseconds). Per
+audit partition it covers the range with windows: a whole UTC day by its day window when the
 processor holds it (or when the by-hour breakdown is not asked for), every other hour by its
 hour window (:func:`plan`). For a held window the published partial is taken, and the audit
 records of that window beyond what the partial includes are folded on top; for a window not
-held every audit record of it is folded (:func:`combine`). :class:`PartitionPlan` says where
-the audit partition must be read from, so a report over held windows reads only the tail the
-processor has not published yet, and the result equals a direct count over the audit topic.
+held every audit record of it is folded (:func:`combine`). An hour the range only partly
+covers (``since`` or ``until`` not on the hour) is never taken as held: its audit records are
+folded, those recorded within the range only. :class:`PartitionPlan` says where the audit
+partition must be read from, so a report over held windows reads only the tail the processor
+has not published yet, and the result equals a direct count over the audit topic.
 """
 
 from __future__ import annotations
@@ -35,11 +37,20 @@ DAY = Granularity.DAY.size_ms
 
 @dataclass(frozen=True, slots=True)
 class Slot:
-    """One window (any dimension) of the range, and whether the processor holds it."""
+    """One window (any dimension) of the range, and whether the processor holds it.
+
+    ``clip`` is the part ``[from, to)`` of an hour the range covers when it covers only part
+    of it (such a slot is never held); None for a whole window.
+    """
 
     granularity: Granularity
     start_ms: int
     held: bool
+    clip: tuple[int, int] | None = None
+
+    def takes(self, at_ms: int) -> bool:
+        """Whether a record recorded at ``at_ms`` (inside this window) is in the range."""
+        return self.clip is None or self.clip[0] <= at_ms < self.clip[1]
 
 
 @dataclass(slots=True)
@@ -69,7 +80,7 @@ class PartitionPlan:
 
 
 def align(since_ms: int, until_ms: int) -> tuple[int, int]:
-    """The range widened to whole hours."""
+    """The range widened to whole hours (the hour windows it touches)."""
     return since_ms - since_ms % HOUR, until_ms + (-until_ms) % HOUR
 
 
@@ -79,14 +90,18 @@ def _slots(since: int, until: int, coverage: Coverage | None, by_hour: bool) -> 
         return since_ms is not None and start >= since_ms
 
     slots: list[Slot] = []
-    at = since
-    while at < until:
-        whole_day = at % DAY == 0 and at + DAY <= until
+    at, end = align(since, until)
+    while at < end:
+        whole_day = at % DAY == 0 and since <= at and at + DAY <= until
         if whole_day and not by_hour and (held(Granularity.DAY, at) or coverage is None):
             slots.append(Slot(Granularity.DAY, at, held(Granularity.DAY, at)))
             at += DAY
-        else:
+        elif since <= at and at + HOUR <= until:
             slots.append(Slot(Granularity.HOUR, at, held(Granularity.HOUR, at)))
+            at += HOUR
+        else:
+            clip = (max(at, since), min(at + HOUR, until))
+            slots.append(Slot(Granularity.HOUR, at, held=False, clip=clip))
             at += HOUR
     return slots
 
@@ -100,16 +115,16 @@ def plan(
     by_hour: bool = False,
     clock_slack_ms: int = 300_000,
 ) -> list[PartitionPlan]:
-    """A plan per audit partition for the hour-aligned range ``[since_ms, until_ms)``.
+    """A plan per audit partition for the range ``[since_ms, until_ms)``.
 
     ``clock_slack_ms`` allows for audit records whose Kafka timestamp is a little before the
     time they carry (writers' clocks differ).
     """
-    since, until = align(since_ms, until_ms)
+    since = since_ms - since_ms % HOUR
     plans = []
     for partition in sorted(partitions):
         coverage = state.coverage.get(partition)
-        slots = _slots(since, until, coverage, by_hour)
+        slots = _slots(since_ms, until_ms, coverage, by_hour)
         all_held = coverage is not None and all(slot.held for slot in slots)
         read_from = coverage.through_offset + 1 if all_held and coverage is not None else None
         plans.append(PartitionPlan(partition, coverage, slots, read_from, since - clock_slack_ms))
@@ -135,7 +150,7 @@ def combine(
     for partition, offset, facts in audit:
         part = by_partition.get(partition)
         slot = None if part is None else part.slot_at(facts.at_ms)
-        if part is None or slot is None:
+        if part is None or slot is None or not slot.takes(facts.at_ms):
             continue
         for window in window_keys(facts, [slot.granularity]):
             if not slot.held or offset > _included_through(state, part, window):

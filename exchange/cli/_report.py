@@ -46,7 +46,6 @@ def compliance(  # a command with many options: the CLI is where they belong
 ) -> None:
     """Inquiries received, answered within deadline, timed out, failed, automatic share, p95."""
     from exchange._codec import Codec, SchemaStore
-    from exchange._compliance_plan import align
     from exchange._compliance_report import (
         parse_when,
         report_rows,
@@ -61,14 +60,11 @@ def compliance(  # a command with many options: the CLI is where they belong
     settings = load_settings()
     now_ms = round(time.time() * 1000)
     try:
-        since_ms, until_ms = align(
-            parse_when(since, now_ms=now_ms), parse_when(until, now_ms=now_ms)
-        )
+        since_ms, until_ms = parse_when(since, now_ms=now_ms), parse_when(until, now_ms=now_ms)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     if until_ms <= since_ms:
         raise ConfigError("--until must be after --since")
-    since_ms, until_ms = align(since_ms, until_ms)
     codec = Codec(SchemaStore.from_directory(settings.schemas_path / "envelope"))
     reading = asyncio.run(
         read_figures(settings, codec, since_ms, until_ms, by_hour=breakdown == "hour")

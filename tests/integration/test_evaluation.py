@@ -384,6 +384,19 @@ async def test_report_falls_back_to_the_audit_topic_without_a_processor(
     )
     assert report["rows"] == expected["rows"]
     assert report["audit_records_read"] == len(records)
+    # A range off the hour at both ends counts exactly the records recorded inside it.
+    times = sorted(round(r["recorded_at"].timestamp() * 1000) for r in records)
+    since, until = times[5] - times[5] % 1000 + 1000, times[-5] - times[-5] % 1000
+    inside = [r for r in records if since <= round(r["recorded_at"].timestamp() * 1000) < until]
+    report = await _report(settings, since, until)
+    expected = rows_to_json(
+        report_rows(fold_all(inside, [Granularity.HOUR])),
+        since_ms=since,
+        until_ms=until,
+        by="total",
+    )
+    assert report["rows"] == expected["rows"]
+    assert (report["since"], report["until"]) == (iso(since), iso(until))
 
 
 async def test_sigkill_and_restart_count_every_record_once(

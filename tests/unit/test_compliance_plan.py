@@ -163,6 +163,38 @@ def test_report_is_exact_when_a_flush_was_cut_short(
     assert_report_equals_direct(state, log, rng)
 
 
+any_ranges = st.tuples(st.integers(T0, T0 + 3 * DAY), st.integers(T0, T0 + 3 * DAY)).map(
+    lambda ab: (min(ab), max(ab))
+)
+
+
+@settings(max_examples=100)
+@given(logs, any_ranges, st.randoms(), st.booleans())
+def test_a_range_off_the_hour_counts_exactly_the_records_inside_it(
+    log: dict[int, list[AuditFacts]], rng: tuple[int, int], rnd: random.Random, by_hour: bool
+) -> None:
+    """A range that starts or ends inside an hour counts only the records recorded within it
+    (its partial hours are folded from the audit records, never taken from a partial)."""
+    proc = Processor()
+    for partition, facts in log.items():
+        for offset in range(rnd.randint(0, len(facts))):
+            proc.feed(partition, offset, facts[offset], now_ms=T0)
+    assert_report_equals_direct(proc.published(), log, rng, by_hour=by_hour)
+
+
+def test_partial_hours_are_clipped_and_never_held() -> None:
+    """The slots of 10:20-12:40 are 10:20-11:00 and 12:00-12:40 (clipped) around 11:00-12:00."""
+    proc = Processor()
+    proc.feed(0, 0, facts_from_record(sample_audit_record(recorded_at_ms=T0)), now_ms=T0)
+    (only,) = plan(proc.published(), [0], T0 + 10 * HOUR + 20 * 60_000, T0 + 12 * HOUR + 2_400_000)
+    assert [(s.start_ms - T0, s.held, s.clip is not None) for s in only.slots] == [
+        (10 * HOUR, False, True),
+        (11 * HOUR, True, False),
+        (12 * HOUR, False, True),
+    ]
+    assert only.slots[0].clip == (T0 + 10 * HOUR + 1_200_000, T0 + 11 * HOUR)
+
+
 @given(logs, st.randoms())
 def test_redelivered_records_are_not_counted_twice(
     log: dict[int, list[AuditFacts]], rnd: random.Random
