@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from exchange import ExchangeSettings
+from exchange import ExchangeSettings, LocalBrokerError
 from exchange._local_broker import LocalBroker
 from exchange._local_broker_security import BrokerSecurity, ScramUser, write_tls_files
 
@@ -48,7 +48,10 @@ class SecuredBroker:
         security = BrokerSecurity(tls, ScramUser(ADMIN, secrets.token_hex(12)), known)
         broker = LocalBroker(home / "broker", tied_to_parent=True, security=security)
         started = time.monotonic()
-        running = broker.start(timeout=START_TIMEOUT)
+        try:
+            running = broker.start(timeout=START_TIMEOUT)
+        except LocalBrokerError as exc:  # the broker's log says why; a test run shows it
+            raise LocalBrokerError(f"{exc.message}\n{broker.log_tail(80)}") from exc
         return cls(broker, security, running.bootstrap, time.monotonic() - started)
 
     def stop(self) -> None:

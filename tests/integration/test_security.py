@@ -61,7 +61,9 @@ def base(secured: SecuredBroker, tmp_path_factory: pytest.TempPathFactory) -> Ex
     """The module's bus (demo catalog, two partitions) with its topics and the catalog's
     ACLs applied by the admin through ``exchange topics acls --apply``."""
     plain = ExchangeSettings(
-        state_dir=tmp_path_factory.mktemp("state"), topic_prefix="secured", kafka_bootstrap="-"
+        kafka_bootstrap=secured.bootstrap,
+        state_dir=tmp_path_factory.mktemp("state"),
+        topic_prefix="secured",
     )
     settings = bus_settings(plain)
     admin = secured.settings(settings, ADMIN)
