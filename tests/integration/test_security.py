@@ -1,8 +1,9 @@
 """The security model on a real secured broker: SASL/SCRAM over TLS, Kafka's authorizer, and
 the ACLs ``exchange topics acls --apply`` creates from the demo catalog.
 
-One broker for the module (its own ports, data dir and TLS files): the catalog's topics and
-ACLs are set up once, by the ``admin`` super user; each test then acts as one principal.
+One broker for the module (its own ports, data dir and TLS files): the catalog's ACLs are
+applied once by the ``admin`` super user and its topics created by the operator; each test
+then acts as one principal.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _worker_proc import bus_settings, create_bus_topics, running_worker
+from _worker_proc import bus_settings, running_worker
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from samples import PERSON, VERDICT
@@ -42,7 +43,8 @@ pytestmark = pytest.mark.integration
 VERIFY = "nocr.person.verify.v1"
 PURPOSE = "tax-registration"
 WORKER = "exchange-worker"
-USERS = ["TAX", "NOCR", WORKER, "exchange-operator", "exchange-evaluation"]
+OPERATOR = "exchange-operator"
+USERS = ["TAX", "NOCR", WORKER, OPERATOR, "exchange-evaluation"]
 
 
 @pytest.fixture(scope="module")
@@ -58,30 +60,39 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredBroker]
 
 @pytest.fixture(scope="module")
 def base(secured: SecuredBroker, tmp_path_factory: pytest.TempPathFactory) -> ExchangeSettings:
-    """The module's bus (demo catalog, two partitions) with its topics and the catalog's
-    ACLs applied by the admin through ``exchange topics acls --apply``."""
+    """The module's bus (demo catalog, two partitions): the catalog's ACLs applied by the
+    admin (``exchange topics acls --apply``), then its topics created by the operator under
+    those ACLs alone (``exchange topics apply``)."""
     plain = ExchangeSettings(
         kafka_bootstrap=secured.bootstrap,
         state_dir=tmp_path_factory.mktemp("state"),
         topic_prefix="secured",
     )
     settings = bus_settings(plain)
-    admin = secured.settings(settings, ADMIN)
-    asyncio.run(create_bus_topics(admin, ["TAX", "NOCR"]))
-    applied = _acls_cli(secured, settings, ADMIN, "--apply")
+    applied = _topics_cli(secured, settings, ADMIN, "acls", "--apply")
     assert applied.exit_code == 0, applied.output
     assert "granted: User:TAX  ALLOW WRITE  TOPIC secured.out.TAX (literal)" in applied.stdout
+    created = _topics_cli(secured, settings, OPERATOR, "apply")
+    assert created.exit_code == 0, created.output
+    assert f"created {Topics(settings.topic_prefix).out('NOCR')}" in created.stdout
     return settings
 
 
 def _acls_cli(secured: SecuredBroker, settings: ExchangeSettings, user: str, *args: str) -> Result:
+    return _topics_cli(secured, settings, user, "acls", *args)
+
+
+def _topics_cli(
+    secured: SecuredBroker, settings: ExchangeSettings, user: str, *args: str
+) -> Result:
     env = {
         **secured.env(user),
         "EXCHANGE_TOPIC_PREFIX": settings.topic_prefix,
         "EXCHANGE_CATALOG_PATH": str(settings.catalog_path),
         "EXCHANGE_SCHEMAS_PATH": str(settings.schemas_path),
     }
-    return CliRunner().invoke(app, ["topics", "acls", *args], env=env)
+    env["EXCHANGE_PARTITIONS"] = str(settings.partitions)
+    return CliRunner().invoke(app, ["topics", *args], env=env)
 
 
 def test_applying_again_changes_nothing_and_plan_agrees(
