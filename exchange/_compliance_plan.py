@@ -29,10 +29,12 @@ from exchange._compliance import (
 )
 from exchange._compliance_topic import ComplianceState, Coverage
 
-__all__ = ["PartitionPlan", "Slot", "combine", "plan"]
+__all__ = ["CLOCK_SLACK_MS", "PartitionPlan", "Slot", "combine", "plan"]
 
 HOUR = Granularity.HOUR.size_ms
 DAY = Granularity.DAY.size_ms
+#: How far a writer's clock may be behind the time an audit record carries.
+CLOCK_SLACK_MS = 300_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +86,13 @@ def align(since_ms: int, until_ms: int) -> tuple[int, int]:
     return since_ms - since_ms % HOUR, until_ms + (-until_ms) % HOUR
 
 
-def _slots(since: int, until: int, coverage: Coverage | None, by_hour: bool) -> list[Slot]:
+def _slots(
+    since: int, until: int, coverage: Coverage | None, by_hour: bool, held_from: int | None
+) -> list[Slot]:
     def held(granularity: Granularity, start: int) -> bool:
         since_ms = None if coverage is None else coverage.since_ms.get(granularity)
-        return since_ms is not None and start >= since_ms
+        recent = held_from is None or start >= held_from
+        return since_ms is not None and start >= since_ms and recent
 
     slots: list[Slot] = []
     at, end = align(since, until)
@@ -113,18 +118,20 @@ def plan(
     until_ms: int,
     *,
     by_hour: bool = False,
-    clock_slack_ms: int = 300_000,
+    clock_slack_ms: int = CLOCK_SLACK_MS,
+    held_from_ms: int | None = None,
 ) -> list[PartitionPlan]:
     """A plan per audit partition for the range ``[since_ms, until_ms)``.
 
     ``clock_slack_ms`` allows for audit records whose Kafka timestamp is a little before the
-    time they carry (writers' clocks differ).
+    time they carry (writers' clocks differ). Windows starting before ``held_from_ms`` are
+    never taken as held (the compliance topic's retention may have deleted their partials).
     """
     since = since_ms - since_ms % HOUR
     plans = []
     for partition in sorted(partitions):
         coverage = state.coverage.get(partition)
-        slots = _slots(since_ms, until_ms, coverage, by_hour)
+        slots = _slots(since_ms, until_ms, coverage, by_hour, held_from_ms)
         all_held = coverage is not None and all(slot.held for slot in slots)
         read_from = coverage.through_offset + 1 if all_held and coverage is not None else None
         plans.append(PartitionPlan(partition, coverage, slots, read_from, since - clock_slack_ms))

@@ -9,35 +9,30 @@ the bus's codec and combine. Undecodable audit records are counted, never folded
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from exchange._codec import Codec
 from exchange._compliance import AuditFacts, Figures, WindowKey, facts_from_record
-from exchange._compliance_plan import PartitionPlan, combine, plan
+from exchange._compliance_plan import CLOCK_SLACK_MS, PartitionPlan, combine, plan
 from exchange._compliance_topic import ComplianceState
 from exchange._errors import BrokerError, CodecError, ConfigError
 from exchange._kafka import kafka_options
 from exchange._settings import ExchangeSettings
+from exchange._topology import TopologyConfig, compliance_configs
 from exchange._wire import AUDIT_RECORD
 
 __all__ = [
-    "COMPLIANCE_TOPIC_CONFIG",
     "ComplianceReading",
     "audit_partitions",
     "compliance_topic",
+    "compliance_topic_config",
     "ensure_output_topics",
     "read_compliance",
     "read_figures",
 ]
 
-#: Compacted: the latest value per window partial and per coverage key is all that matters.
-#: ``min.compaction.lag.ms`` keeps a record uncompacted for an hour, so a reader that reads to
-#: a snapshot of the end never loses a value to a newer one written after its snapshot.
-COMPLIANCE_TOPIC_CONFIG = {
-    "cleanup.policy": "compact",
-    "min.compaction.lag.ms": "3600000",
-}
 
 #: How long a reader waits for records it knows are there before it gives up.
 READ_TIMEOUT = 60.0
@@ -46,6 +41,19 @@ READ_TIMEOUT = 60.0
 def compliance_topic(settings: ExchangeSettings) -> str:
     """``<prefix>.compliance``."""
     return f"{settings.topic_prefix}.compliance"
+
+
+def compliance_topic_config(settings: ExchangeSettings) -> dict[str, str]:
+    """The compliance topic's configs, as ``exchange topics apply`` sets them.
+
+    Compacted: the latest value per window partial and per coverage key is all that matters;
+    ``min.compaction.lag.ms`` keeps a record uncompacted for an hour, so a reader that reads to
+    a snapshot of the end never loses a value to a newer one written after its snapshot. With
+    ``EXCHANGE_COMPLIANCE_RETENTION`` also deleted: a window's figures go once their last
+    publication is that old (reports then read the audit topic for it).
+    """
+    retention = TopologyConfig.from_settings(settings).compliance_retention_ms
+    return dict(compliance_configs(retention))
 
 
 def _audit_topic(settings: ExchangeSettings) -> str:
@@ -97,7 +105,7 @@ async def ensure_output_topics(settings: ExchangeSettings, bootstrap: str | None
     rf = settings.replication_factor
     wanted = {
         compliance_topic(settings): NewTopic(
-            compliance_topic(settings), 1, rf, topic_configs=COMPLIANCE_TOPIC_CONFIG
+            compliance_topic(settings), 1, rf, topic_configs=compliance_topic_config(settings)
         ),
         f"{settings.topic_prefix}.dlq": NewTopic(
             f"{settings.topic_prefix}.dlq", settings.partitions, rf
@@ -198,11 +206,26 @@ async def read_figures(
     """Figures for ``[since_ms, until_ms)``: the processor's, topped up from the audit topic."""
     state = await read_compliance(settings, bootstrap)
     count = await audit_partitions(settings, bootstrap)
-    plans = plan(state, range(count), since_ms, until_ms, by_hour=by_hour)
+    plans = plan(
+        state, range(count), since_ms, until_ms, by_hour=by_hour, held_from_ms=_held_from(settings)
+    )
     audit, undecodable = await _read_audit(settings, codec, plans, bootstrap)
     return ComplianceReading(
         combine(state, plans, audit), plans, len(audit), undecodable, state.unreadable
     )
+
+
+def _held_from(settings: ExchangeSettings) -> int | None:
+    """Windows before this may have been deleted from the compliance topic by its retention.
+
+    A window's last partial was published after a record of it was written, so at or after
+    the window's start less the writers' clock slack; retention deletes a record only once
+    its publication is older than the retention.
+    """
+    retention = settings.compliance_retention
+    if retention is None:
+        return None
+    return round((time.time() - retention) * 1000) + CLOCK_SLACK_MS
 
 
 async def _read_audit(

@@ -55,6 +55,12 @@ class ExchangeSettings(BaseSettings):
     dlq_retention: float = Field(
         default=2_592_000.0, gt=0, description="How long the dead-letter topic keeps records, s."
     )
+    compliance_retention: float | None = Field(
+        default=34_560_000.0,
+        gt=0,
+        description="How long the compliance topic keeps a window's figures after they were "
+        "last published, s (400 days); unset: forever.",
+    )
 
     # --- Catalog and payloads -----------------------------------------------------------------
     catalog_path: Path = Field(

@@ -37,6 +37,7 @@ __all__ = [
     "TopicSpec",
     "Topics",
     "TopologyConfig",
+    "compliance_configs",
     "desired_topics",
     "min_insync_replicas",
 ]
@@ -221,11 +222,12 @@ class TopologyConfig:
     retention_ms: int = 7 * _DAY_MS
     audit_retention_ms: int = -1
     dlq_retention_ms: int = 30 * _DAY_MS
+    compliance_retention_ms: int = 400 * _DAY_MS
 
     @classmethod
     def from_settings(cls, settings: ExchangeSettings) -> TopologyConfig:
         """``EXCHANGE_TOPIC_PREFIX``, ``_PARTITIONS``, ``_REPLICATION_FACTOR`` and retentions."""
-        audit = settings.audit_retention
+        audit, compliance = settings.audit_retention, settings.compliance_retention
         return cls(
             prefix=settings.topic_prefix,
             partitions=settings.partitions,
@@ -233,6 +235,7 @@ class TopologyConfig:
             retention_ms=round(settings.topic_retention * 1000),
             audit_retention_ms=-1 if audit is None else round(audit * 1000),
             dlq_retention_ms=round(settings.dlq_retention * 1000),
+            compliance_retention_ms=-1 if compliance is None else round(compliance * 1000),
         )
 
 
@@ -286,11 +289,25 @@ def _spec(config: TopologyConfig, kind: TopicKind, agency: str | None = None) ->
     )
 
 
+def compliance_configs(retention_ms: int) -> Mapping[str, str]:
+    """The compliance topic's configs: compacted, and with a retention (not -1) also deleted
+    once a window's last value is that old (exchange._compliance_plan then reads the audit
+    topic for windows that old)."""
+    if retention_ms < 0:
+        return COMPLIANCE_CONFIG
+    return {
+        **COMPLIANCE_CONFIG,
+        "cleanup.policy": "compact,delete",
+        "retention.ms": str(retention_ms),
+    }
+
+
 def _kind_configs(kind: TopicKind, config: TopologyConfig) -> Mapping[str, str]:
+    if kind is TopicKind.COMPLIANCE:
+        return compliance_configs(config.compliance_retention_ms)
     compacted = {
         TopicKind.STATE: STATE_CONFIG,
         TopicKind.DESK: DESK_CONFIG,
-        TopicKind.COMPLIANCE: COMPLIANCE_CONFIG,
         TopicKind.CATALOG: CATALOG_CONFIG,
     }
     if kind in compacted:

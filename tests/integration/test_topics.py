@@ -40,7 +40,8 @@ def expected(prefix: str) -> dict[str, tuple[int, dict[str, str]]]:
     topics[f"{prefix}.compliance"] = (
         1,
         {
-            "cleanup.policy": "compact",
+            "cleanup.policy": "compact,delete",
+            "retention.ms": str(400 * 86_400_000),
             "min.compaction.lag.ms": "3600000",
             "min.insync.replicas": "1",
         },

@@ -9,7 +9,7 @@ import pytest
 
 from exchange import ExchangeSettings
 from exchange._catalog import Catalog, load_catalog
-from exchange._compliance_source import COMPLIANCE_TOPIC_CONFIG
+from exchange._compliance_source import compliance_topic_config
 from exchange._topology import (
     COMPLIANCE_CONFIG,
     TopicKind,
@@ -123,16 +123,18 @@ def test_partitions_and_replication_come_from_the_config(demo: Catalog) -> None:
 
 def test_retention_and_cleanup_per_kind(demo: Catalog) -> None:
     """Inquiry topics delete after the topic retention, audit and dlq after their own,
-    state/desk/compliance/catalog are compacted."""
+    state/desk/catalog are compacted, compliance compacted and deleted after its own."""
     config = TopologyConfig("x", retention_ms=1000, audit_retention_ms=-1, dlq_retention_ms=5000)
     by_name = {spec.name: spec.configs for spec in desired_topics(demo, config)}
     assert by_name["x.out.TAX"]["retention.ms"] == "1000"
     assert by_name["x.replies.TAX"]["cleanup.policy"] == "delete"
     assert by_name["x.audit"]["retention.ms"] == "-1"
     assert by_name["x.dlq"]["retention.ms"] == "5000"
-    for name in ("x.state", "x.desk.TAX", "x.compliance", "x.catalog"):
+    for name in ("x.state", "x.desk.TAX", "x.catalog"):
         assert by_name[name]["cleanup.policy"] == "compact"
         assert "retention.ms" not in by_name[name]
+    assert by_name["x.compliance"]["cleanup.policy"] == "compact,delete"
+    assert by_name["x.compliance"]["retention.ms"] == str(400 * 86_400_000)
 
 
 def test_config_from_settings_converts_seconds_to_milliseconds() -> None:
@@ -160,6 +162,16 @@ def test_min_insync_replicas_tolerates_one_broker_down(rf: int, isr: int) -> Non
     assert min_insync_replicas(rf) == isr
 
 
-def test_compliance_config_is_the_one_the_evaluation_creates() -> None:
-    """`topics apply` and the evaluation processor's fallback create compliance alike."""
-    assert dict(COMPLIANCE_CONFIG) == COMPLIANCE_TOPIC_CONFIG
+@pytest.mark.parametrize("retention", [None, 86_400.0])
+def test_compliance_config_is_the_one_the_evaluation_creates(
+    demo: Catalog, retention: float | None
+) -> None:
+    """`topics apply` and the evaluation processor's fallback create compliance alike; an
+    unset EXCHANGE_COMPLIANCE_RETENTION keeps it compacted only."""
+    settings = ExchangeSettings(topic_prefix="x", compliance_retention=retention)
+    by_name = {
+        s.name: s.configs for s in desired_topics(demo, TopologyConfig.from_settings(settings))
+    }
+    wanted = {k: v for k, v in by_name["x.compliance"].items() if k != "min.insync.replicas"}
+    assert wanted == compliance_topic_config(settings)
+    assert (wanted == dict(COMPLIANCE_CONFIG)) == (retention is None)
