@@ -86,6 +86,7 @@ from aiokafka.errors import KafkaError, ProducerFenced
 from agents._assignor import CopartitionedAssignor
 from agents._engine_task import PartitionTask
 from agents._engine_txn import (
+    begin,
     default_partition,
     fatal_cause,
     route,
@@ -396,7 +397,7 @@ class Engine(Generic[V]):
         try:
             rows = await route(producer, outputs)
             rows.setdefault(changelog, []).extend((key, value, []) for key, value in changes)
-            await producer.begin_transaction()
+            await begin(producer)
             begun = True
             sent = await transact(producer, rows, offsets, self.config.application_id)
         except Exception as exc:  # aiokafka also raises plain exceptions (IllegalOperation)
