@@ -9,6 +9,10 @@ then acts as one principal.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,10 +36,13 @@ from exchange import (
     TlsError,
 )
 from exchange._audit_io import read_audit_trail
-from exchange._codec import SchemaStore
+from exchange._codec import Codec, SchemaStore
+from exchange._compliance_samples import sample_audit_record
+from exchange._compliance_source import read_compliance
 from exchange._kafka import kafka_options, translate_kafka_error
 from exchange._local_broker_security import write_tls_files
 from exchange._topology import Topics
+from exchange._wire import AUDIT_RECORD
 from exchange.cli._app import app
 
 pytestmark = pytest.mark.integration
@@ -44,7 +51,10 @@ VERIFY = "nocr.person.verify.v1"
 PURPOSE = "tax-registration"
 WORKER = "exchange-worker"
 OPERATOR = "exchange-operator"
-USERS = ["TAX", "NOCR", WORKER, OPERATOR, "exchange-evaluation"]
+EVALUATION = "exchange-evaluation"
+USERS = ["TAX", "NOCR", WORKER, OPERATOR, EVALUATION]
+#: faust's start (join, changelog topics, recovery) on two busy cores, plus one publish.
+EVALUATION_TIMEOUT = 90.0
 
 
 @pytest.fixture(scope="module")
@@ -198,3 +208,64 @@ async def test_a_broker_certificate_from_another_ca_is_a_tls_error(
     untrusting = secured.settings(base, "TAX", cafile=other)
     with pytest.raises(TlsError, match="CERTIFICATE_VERIFY_FAILED"):
         await ExchangeClient(agency="TAX", settings=untrusting).start()
+
+
+async def test_the_evaluation_processor_counts_the_audit_trail_under_its_own_acls(
+    secured: SecuredBroker, base: ExchangeSettings, tmp_path: Path
+) -> None:
+    """`exchange evaluation run` as the evaluation principal reads the audit trail, creates
+    its own faust topics and publishes figures covering a record written to the trail."""
+    codec = Codec(SchemaStore.from_directory(base.schemas_path / "envelope"))
+    record = sample_audit_record(recorded_at_ms=round(time.time() * 1000))
+    producer = AIOKafkaProducer(**kafka_options(secured.settings(base, ADMIN)), acks="all")
+    await producer.start()
+    try:  # written by the admin: only the workers' principal may write audit
+        written = await producer.send_and_wait(
+            Topics(base.topic_prefix).audit, codec.encode(AUDIT_RECORD, record), key=b"k"
+        )
+    finally:
+        await producer.stop()
+    evaluation = secured.settings(base, EVALUATION)
+    log = (tmp_path / "evaluation.log").open("w+b")
+    env = {
+        **os.environ,
+        **secured.env(EVALUATION),
+        "EXCHANGE_TOPIC_PREFIX": base.topic_prefix,
+        "EXCHANGE_STATE_DIR": str(tmp_path / "state"),
+        "EXCHANGE_LOG_FORMAT": "json",
+    }
+    args = ["evaluation", "run", "--web-port", str(_free_port()), "--publish-interval", "0.3"]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "from exchange.cli import main; main()", *args,
+        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=log,
+    )  # fmt: skip
+    try:
+        covered = await _covered(evaluation, written.partition, written.offset, proc)
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        async with asyncio.timeout(30):
+            await proc.wait()
+        log.seek(0)
+        print(log.read().decode(errors="replace")[-6000:])  # shown with a failure only
+        log.close()
+    assert covered, "the evaluation processor never published figures covering the record"
+
+
+async def _covered(
+    settings: ExchangeSettings, partition: int, offset: int, proc: asyncio.subprocess.Process
+) -> bool:
+    """Whether the published coverage of ``partition`` reaches ``offset`` in time."""
+    deadline = time.monotonic() + EVALUATION_TIMEOUT
+    while time.monotonic() < deadline and proc.returncode is None:
+        coverage = (await read_compliance(settings)).coverage.get(partition)
+        if coverage is not None and coverage.through_offset >= offset:
+            return True
+        await asyncio.sleep(0.5)
+    return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
