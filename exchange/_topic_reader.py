@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from exchange._errors import BrokerError
-from exchange._kafka import kafka_options
+from exchange._kafka import error_for_code, kafka_options
 from exchange._settings import ExchangeSettings
 
 __all__ = ["assign_all", "group_free_consumer"]
@@ -36,7 +36,8 @@ async def assign_all(
 ) -> list[Any]:
     """Assign every partition of ``topics`` to the started ``consumer`` and position it.
 
-    :class:`BrokerError` if a topic does not exist.
+    :class:`BrokerError` if a topic does not exist, :class:`AuthorizationError` if the
+    principal may not see it.
     """
     from aiokafka import TopicPartition
     from aiokafka.admin import AIOKafkaAdminClient
@@ -47,6 +48,9 @@ async def assign_all(
         described = await admin.describe_topics(list(topics))
     finally:
         await admin.close()
+    for topic in described:  # 29: the principal may not see it, which is not "missing"
+        if topic["error_code"] == 29:
+            raise error_for_code(29, topic["topic"], f"cannot read {topic['topic']}")
     found = {t["topic"]: t for t in described if t["error_code"] == 0 and t["partitions"]}
     missing = [topic for topic in topics if topic not in found]
     if missing:
