@@ -135,7 +135,7 @@ async def _serve(
     if on_started is not None:
         on_started(evaluation)
     try:
-        await _until_stopped(evaluation, stop, publisher)
+        await _until_stopped(evaluation, stop, publisher, watchdog)
     finally:
         for task in (publisher, watchdog):
             task.cancel()
@@ -147,7 +147,10 @@ async def _serve(
 
 
 async def _until_stopped(
-    evaluation: EvaluationApp, stop: asyncio.Event, publisher: asyncio.Task[None]
+    evaluation: EvaluationApp,
+    stop: asyncio.Event,
+    publisher: asyncio.Task[None],
+    watchdog: asyncio.Task[None],
 ) -> None:
     """Wait for a stop request or a failure; faust's own crash state is polled."""
     waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(evaluation.failed.wait())]
@@ -156,6 +159,9 @@ async def _until_stopped(
             await asyncio.wait([*waiters, publisher], timeout=0.5, return_when="FIRST_COMPLETED")
             if publisher.done() and not evaluation.failed.is_set():
                 evaluation.fail(publisher.exception() or RuntimeError("publisher ended"))
+            if watchdog.done() and not evaluation.failed.is_set():
+                # It returns only after recording a stall: anything else is a bug, loudly.
+                evaluation.fail(watchdog.exception() or RuntimeError("watchdog ended"))
             if evaluation.app.crashed and not evaluation.failed.is_set():
                 evaluation.fail(evaluation.app.crash_reason or RuntimeError("faust crashed"))
     finally:

@@ -54,9 +54,12 @@ class _Probe:
         self.admin = AIOKafkaAdminClient(**kafka_options(settings))
         self.consumer = group_free_consumer(settings, fetch_max_wait_ms=200)
 
+    started = False
+
     async def start(self) -> None:
         await self.admin.start()
         await self.consumer.start()
+        self.started = True
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -123,25 +126,32 @@ async def run_watchdog(
 ) -> None:
     """Observe until the processor stalls; then record the failure and return."""
     interval = max(0.5, min(5.0, stall_after / 4))
-    probe = _Probe(settings, evaluation)
+    probe: _Probe | None = None
     state: Watch | None = None
     try:
-        await probe.start()
         while True:
             await asyncio.sleep(interval)
             try:
                 async with asyncio.timeout(max(settings.request_timeout, interval)):
+                    if probe is None:
+                        probe = _Probe(settings, evaluation)
+                        await probe.start()
                     seen = await _observe(evaluation, probe)
                     state, stall = await _confirm(probe, state, seen, stall_after)
             except (TimeoutError, Exception) as exc:
-                # The broker may be away for a while: no observation is no verdict.
+                # The broker may be away for a while: no observation is no verdict. The
+                # clients are made anew next time (one that failed to start is unusable).
                 log.warning("evaluation watchdog could not observe", error=repr(exc))
+                if probe is not None and not probe.started:
+                    await probe.close()
+                    probe = None
                 continue
             if stall is not None:
                 _report(evaluation, stall)
                 return
     finally:
-        await probe.close()
+        if probe is not None:
+            await probe.close()
 
 
 def _report(evaluation: EvaluationApp, stall: Stall) -> None:
