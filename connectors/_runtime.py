@@ -18,8 +18,8 @@ undecodable records dead-lettered. On top the runtime adds, per legacy call:
   progress wait for recovery until their deadline; ``check()`` probes; on HALF_OPEN intake
   resumes and one trial call decides;
 - a :class:`~exchange.PermanentError` answers ``ERROR`` with its ``code``; retries spent or a
-  mapping bug dead-letter the request (original bytes, reason ``handler-error``) and answer
-  ``ERROR`` (``LEGACY_UNAVAILABLE`` or ``HANDLER_ERROR``);
+  template that cannot render (``MappingError``) dead-letter the request (original bytes,
+  reason ``handler-error``) and answer ``ERROR`` (``LEGACY_UNAVAILABLE`` or ``HANDLER_ERROR``);
 - structlog context ``connector``, ``inquiry_id``, ``service`` on every log line.
 
 **Requester sources** (:class:`RequesterRuntime`) poll the source for events while the
@@ -30,6 +30,14 @@ Outcomes are read durably (``ExchangeClient(durable=<connector name>)``) and ack
 after ``deliver``: one that arrives while the connector is down is read after the restart
 and handed to the resend of its event (see :mod:`exchange._durable`); run one process per
 connector name.
+
+Nothing ends silently (:mod:`connectors._runtime_errors`): an exception from ``poll``,
+``answer`` or ``deliver`` that is neither retriable nor permanent is logged with the
+connector's name and the inquiry id, counted in ``exchange_connector_unexpected_errors_total``
+and retried with backoff like a :class:`~exchange.RetriableError` (the circuit breaker counts
+it); an event whose exchange with the bus fails is retried with backoff in its own task; the
+probing task is restarted if it fails. ``/health`` says ``degraded`` while the circuit is not
+closed or outcomes wait for a delivery that keeps failing (``failing``, their number).
 
 Both serve ``/health`` and ``/metrics`` when ``health.port`` is set.
 """
@@ -42,6 +50,7 @@ import functools
 import signal
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -51,6 +60,16 @@ from connectors._breaker import CircuitState
 from connectors._config import ProviderConfig, RequesterConfig
 from connectors._guard import LegacyGuard
 from connectors._health import HealthServer
+from connectors._runtime_errors import (
+    ANSWER,
+    DELIVER,
+    EXCHANGE,
+    POLL,
+    PROBES,
+    count_unexpected,
+    retriable_unless_planned,
+    supervise,
+)
 from connectors._sdk import Connector, ProviderConnector, RequesterSource, SourceEvent
 from exchange._answer import Answer, Inquiry
 from exchange._catalog import Catalog, load_catalog
@@ -115,6 +134,7 @@ class Runtime:
             "circuit": state.name.lower(),
             "paused": state is CircuitState.OPEN,
             "healthy": state is not CircuitState.OPEN and not self._stopping.is_set(),
+            "degraded": state is not CircuitState.CLOSED,
         }
 
     def stop(self) -> None:
@@ -131,7 +151,10 @@ class Runtime:
             await self.connector.start()
             try:
                 await self.guard.start()
-                probes = asyncio.create_task(self.guard.run_probes(), name=f"probes-{self.name}")
+                probing = supervise(
+                    self.guard.run_probes, metrics=self.metrics, connector=self.name, step=PROBES
+                )
+                probes = asyncio.create_task(probing, name=f"probes-{self.name}")
                 try:
                     await self._serve()
                 finally:
@@ -194,8 +217,15 @@ class ProviderRuntime(Runtime):
             structlog.contextvars.bind_contextvars(
                 inquiry_id=str(inquiry.id), service=inquiry.service
             )
+            call = retriable_unless_planned(
+                lambda: self.connector.answer(inquiry, binding),
+                metrics=self.metrics,
+                connector=self.name,
+                step=ANSWER,
+                inquiry_id=str(inquiry.id),
+            )
             try:
-                return await self.guard.call(lambda: self.connector.answer(inquiry, binding))
+                return await self.guard.call(call)
             except PermanentError as exc:
                 log.info("legacy system refused the call", code=exc.code)
                 return Answer.error(exc.code, exc.message[:200])
@@ -244,7 +274,15 @@ class RequesterRuntime(Runtime):
             durable=self.name,  # outcomes survive a restart: acknowledged once delivered
         )
         self._in_flight: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._failing: set[uuid.UUID] = set()  # outcomes whose delivery keeps failing
         self._room = asyncio.Event()
+
+    def status(self) -> dict[str, Any]:
+        """What ``/health`` shows, with the outcomes waiting for a failing delivery."""
+        status = super().status()
+        status["failing"] = len(self._failing)
+        status["degraded"] = status["degraded"] or bool(self._failing)
+        return status
 
     async def _serve(self) -> None:
         async with self.client:
@@ -263,8 +301,14 @@ class RequesterRuntime(Runtime):
             if self.guard.state is CircuitState.OPEN or room <= 0:
                 await self._pause(self.config.circuit.probe_interval)
                 continue
+            poll = retriable_unless_planned(
+                functools.partial(self.connector.poll, room),
+                metrics=self.metrics,
+                connector=self.name,
+                step=POLL,
+            )
             try:
-                events = await self.guard.call(functools.partial(self.connector.poll, room))
+                events = await self.guard.call(poll)
             except (RetriableError, PermanentError) as exc:
                 log.warning("polling the source failed", error=exc.message)
                 events = []
@@ -283,25 +327,46 @@ class RequesterRuntime(Runtime):
         key = event.inquiry_id
         if key in self._in_flight:
             return False
-        task = asyncio.create_task(self._exchange(event))
+        task = asyncio.create_task(self._exchange(event), name=f"event-{key}")
         self._in_flight[key] = task
-        task.add_done_callback(lambda _: self._finished(key))
+        task.add_done_callback(functools.partial(self._finished, key))
         return True
 
-    def _finished(self, key: uuid.UUID) -> None:
+    def _finished(self, key: uuid.UUID, task: asyncio.Task[None]) -> None:
         self._in_flight.pop(key, None)
+        self._failing.discard(key)
         self._room.set()
+        # _exchange retries everything it can; what still ends here is retrieved and shown,
+        # never left for the garbage collector (the source polls the event again).
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            count_unexpected(self.metrics, self.name, EXCHANGE, exc, inquiry_id=str(key))
 
     async def _exchange(self, event: SourceEvent) -> None:
         structlog.contextvars.bind_contextvars(
             inquiry_id=str(event.inquiry_id), service=event.spec.service
         )
-        try:
-            outcome = (await self.client.inquire_many([event.spec]))[0]
-        except InquiryRejectedError as exc:
-            outcome = self._refused(event, exc)
+        outcome = await self._outcome_of(event)
         await self._deliver(event, outcome)
         self.client.acknowledge(event.inquiry_id)
+
+    async def _outcome_of(self, event: SourceEvent) -> Outcome:
+        """The event's outcome from the bus; a failure (Kafka down …) is retried with backoff.
+
+        Resending is safe: the inquiry id is stable, so the bus sees a duplicate, and the
+        durable client hands the first one's outcome to the resend.
+        """
+        pause = self.config.retry.initial_backoff
+        while True:
+            try:
+                return (await self.client.inquire_many([event.spec]))[0]
+            except InquiryRejectedError as exc:
+                return self._refused(event, exc)
+            except Exception as exc:
+                key = str(event.inquiry_id)
+                count_unexpected(self.metrics, self.name, EXCHANGE, exc, inquiry_id=key)
+            self._failing.add(event.inquiry_id)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, self.config.retry.max_backoff)
 
     def _refused(self, event: SourceEvent, exc: InquiryRejectedError) -> Outcome:
         """The client refused to send it (invalid payload, unknown service): REJECTED."""
@@ -317,15 +382,36 @@ class RequesterRuntime(Runtime):
         )
 
     async def _deliver(self, event: SourceEvent, outcome: Outcome) -> None:
+        attempt = self._delivery(event, outcome)
         while True:
             try:
-                await self.guard.call(lambda: self.connector.deliver(event, outcome))
+                await self.guard.call(attempt)
             except RetriableError as exc:
                 log.warning("delivering the outcome failed; retrying", error=exc.message)
                 continue
             except PermanentError as exc:
                 log.warning("the source refused the outcome", code=exc.code, error=exc.message)
+            self._failing.discard(event.inquiry_id)
             return
+
+    def _delivery(self, event: SourceEvent, outcome: Outcome) -> Callable[[], Awaitable[None]]:
+        """One ``deliver`` call; an unexpected error becomes retriable, a failure is noted."""
+        call = retriable_unless_planned(
+            lambda: self.connector.deliver(event, outcome),
+            metrics=self.metrics,
+            connector=self.name,
+            step=DELIVER,
+            inquiry_id=str(event.inquiry_id),
+        )
+
+        async def attempt() -> None:
+            try:
+                await call()
+            except RetriableError:
+                self._failing.add(event.inquiry_id)
+                raise
+
+        return attempt
 
     async def _drain(self) -> None:
         if self._in_flight:

@@ -24,9 +24,11 @@
 ``answer`` raises :class:`~exchange.RetriableError` when the system is down, timed out or
 overloaded (the SDK retries with backoff and jitter, and the circuit breaker pauses intake
 while it stays down) and :class:`~exchange.PermanentError` when it refused this call (the
-requester gets ``FAILED`` with the error's ``code``). Any other exception is a bug in the
-mapping: the request is dead-lettered with its original bytes and the reason, and the
-requester gets ``FAILED`` / ``HANDLER_ERROR``.
+requester gets ``FAILED`` with the error's ``code``). Any other exception is unexpected: it
+is logged, counted and retried like a ``RetriableError`` (see :mod:`connectors._runtime_errors`;
+a ``MappingError`` is not retried); once retries are spent the request is dead-lettered with
+its original bytes and the requester gets ``FAILED`` (``LEGACY_UNAVAILABLE`` for an
+``OSError``, else ``HANDLER_ERROR``).
 
 **Requester source** (legacy event → inquiry; outcome → back to the legacy system)::
 

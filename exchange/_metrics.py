@@ -276,6 +276,13 @@ class ConnectorMetrics:
             ["connector", "result"],
             registry=registry,
         )
+        self.unexpected = _metric(
+            Counter,
+            "exchange_connector_unexpected_errors",
+            "Exceptions a connector did not plan for (neither retriable nor permanent), by step.",
+            ["connector", "step"],
+            registry=registry,
+        )
 
 
 def serve_metrics(registry: CollectorRegistry, *, host: str, port: int) -> int:

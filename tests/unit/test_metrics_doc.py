@@ -54,7 +54,7 @@ def test_no_label_can_carry_an_inquiry_id_or_personal_data() -> None:
     """Label names stay within the bounded vocabulary (codes, kinds, reasons)."""
     allowed = {
         "agency", "requester", "provider", "service", "outcome", "reason", "mode", "kind",
-        "hop", "result", "component", "topic", "partition", "connector",
+        "hop", "result", "component", "topic", "partition", "connector", "step",
     }  # fmt: skip
     used = {label for metric in DEFINED.values() for label in metric.labels}
     assert used <= allowed, used - allowed
