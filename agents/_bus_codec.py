@@ -134,7 +134,10 @@ def _writer(header: bytes, definition: Any, parsed: Any) -> tuple[bytes, Writer 
 def _write(schema: tuple[bytes, Writer | None, Any], fields: dict[str, Any]) -> bytes:
     header, compiled, parsed = schema
     if compiled is not None:
-        return header + compiled(fields)
+        try:
+            return header + compiled(fields)
+        except KeyError:  # a field left to its schema default: fastavro writes the default
+            pass
     out = io.BytesIO()
     out.write(header)
     schemaless_writer(out, parsed, fields)
