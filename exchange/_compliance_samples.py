@@ -62,6 +62,7 @@ def sample_audit_record(
         if settled
         else None,
         "signature": None,
+        "request_signature": None,
         "prev_hash": None,
         "hash": None,
     }
