@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from fastavro import schemaless_reader, schemaless_writer
 
+from exchange._audit_signature import audit_request_signature
 from exchange._avro_compiled import Writer, compile_writer
 from exchange._codec import Codec
 from exchange._envelope_fields import raw_schema
@@ -124,6 +125,7 @@ class EnvelopeIO:
         :func:`exchange._audit_chain.seal`); ``signature``: the causing record's header."""
         fields = audit_fields(event, prev_hash)
         fields["signature"] = signature
+        fields["request_signature"] = audit_request_signature(event)
         return _write(self._audit, fields)
 
 

@@ -18,6 +18,7 @@ from fastavro import schemaless_reader
 
 from exchange._admin import TopicAdmin
 from exchange._audit_chain import ChainLink, TrailRecord, chain_id
+from exchange._audit_signature import signature_key_id
 from exchange._envelope_fields import raw_schema
 from exchange._errors import BrokerError, CodecError, FramingError
 from exchange._schema_store import SchemaStore
@@ -143,7 +144,8 @@ def about_subject(
     entries: Iterable[AuditEntry], kind: str, subject_id: str, *, since_ms: int | None = None
 ) -> list[dict[str, Any]]:
     """The decoded audit records about one subject, oldest first, as "who asked about me,
-    when and why" rows: time, requester, provider, service, purpose, case, outcome."""
+    when and why" rows: time, requester, provider, service, purpose, case, outcome, and the
+    key the requester signed the request with (None if unsigned or not recorded)."""
     rows: list[dict[str, Any]] = []
     for entry in entries:
         fields = entry.fields
@@ -174,6 +176,8 @@ def _row(fields: dict[str, Any]) -> dict[str, Any]:
         "outcome": fields.get("kind"),
         "status": fields.get("status"),
         "reject_reason": fields.get("reject_reason"),
+        # Who signed the question: the requester's key id (revision 3 records; else None).
+        "request_signed_with": signature_key_id(fields.get("request_signature")),
     }
 
 

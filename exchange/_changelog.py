@@ -9,6 +9,14 @@ inquiry, so log compaction keeps the table bounded.
 
 Times are longs in milliseconds since the epoch, written without the ``timestamp-millis``
 logical type so decoding yields ints.
+
+Revisions: :data:`PENDING_SCHEMA` is revision 2 (adds ``request_signature``, the requester's
+signature in compact form, see :mod:`exchange._audit_signature`). Values written with
+revision 1 (:data:`PENDING_SCHEMA_1`, before the field) are still read, as pending inquiries
+without a signature, so a worker restored from an older changelog loses nothing. Each
+revision is told apart by its fingerprint; new fields go last with a null default. The field
+costs a pending inquiry's value 1 byte unsigned (the null branch) and 76 bytes signed (branch,
+2-byte length, 73 bytes).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from exchange._state import InquiryRecord, InquiryState, Phase, Settled
 
 __all__ = [
     "PENDING_SCHEMA",
+    "PENDING_SCHEMA_1",
     "SETTLED_SCHEMA",
     "InquiryStateCodec",
     "decode_state",
@@ -33,7 +42,8 @@ __all__ = [
 _NS = "exchange.state"
 _OPT_STR: Final = ["null", "string"]
 
-PENDING_SCHEMA: Final[dict[str, Any]] = {
+#: Revision 1 of :data:`PENDING_SCHEMA` (no ``request_signature``): read, never written.
+PENDING_SCHEMA_1: Final[dict[str, Any]] = {
     "type": "record",
     "name": "Pending",
     "namespace": _NS,
@@ -56,6 +66,14 @@ PENDING_SCHEMA: Final[dict[str, Any]] = {
         {"name": "subject_id", "type": _OPT_STR},
         {"name": "reply_to", "type": _OPT_STR},
         {"name": "trace_parent", "type": _OPT_STR},
+    ],
+}
+
+PENDING_SCHEMA: Final[dict[str, Any]] = {
+    **PENDING_SCHEMA_1,
+    "fields": [
+        *PENDING_SCHEMA_1["fields"],
+        {"name": "request_signature", "type": ["null", "bytes"], "default": None},
     ],
 }
 
@@ -90,8 +108,10 @@ def _header(schema: dict[str, Any]) -> bytes:
 
 
 _PENDING = fastavro.parse_schema(PENDING_SCHEMA)
+_PENDING_1 = fastavro.parse_schema(PENDING_SCHEMA_1)
 _SETTLED = fastavro.parse_schema(SETTLED_SCHEMA)
 _PENDING_HEADER = _header(PENDING_SCHEMA)
+_PENDING_1_HEADER = _header(PENDING_SCHEMA_1)
 _SETTLED_HEADER = _header(SETTLED_SCHEMA)
 _PENDING_FIELDS = tuple(InquiryRecord.__dataclass_fields__)
 _SETTLED_FIELDS = tuple(Settled.__dataclass_fields__)
@@ -119,6 +139,8 @@ def decode_state(value: bytes) -> InquiryState:
     try:
         if header == _PENDING_HEADER:
             return InquiryRecord(**_read(body, _PENDING))
+        if header == _PENDING_1_HEADER:
+            return InquiryRecord(**_read(body, _PENDING_1))
         if header == _SETTLED_HEADER:
             fields = _read(body, _SETTLED)
             fields["phase"] = Phase(fields["phase"])

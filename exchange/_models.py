@@ -302,6 +302,7 @@ class AuditRecord(EnvelopeModel):
     latency_ms: Long | None = None
     within_deadline: bool | None = None
     signature: str | None = None
+    request_signature: str | None = None
     prev_hash: bytes | None = None
     hash: bytes | None = None
 

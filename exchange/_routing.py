@@ -50,6 +50,7 @@ from typing import Any
 
 from fastavro import schemaless_reader
 
+from exchange._audit_signature import request_signature
 from exchange._catalog_ids import format_service_id
 from exchange._catalog_model import Catalog, Service
 from exchange._codec import Codec
@@ -109,6 +110,9 @@ class Router:
         """Decide a request read from ``out.<source_agency>`` at *now_ms*; ``headers`` and
         ``value`` are the record's, untouched (its signature covers them)."""
         inquiry = inquiry_from_fields(fields, now_ms)
+        signature = request_signature(headers)
+        if signature is not None:  # kept for the audit record of the outcome
+            inquiry = replace(inquiry, request_signature=signature)
         rejection = self.check_request(
             inquiry,
             fields["payload"],

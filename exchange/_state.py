@@ -45,7 +45,9 @@ class InquiryRecord:
     """One inquiry as the bus received it, without its payload.
 
     Times are milliseconds since the epoch. ``received_at_ms`` is when the bus read the request
-    (the moment it was routed, or rejected).
+    (the moment it was routed, or rejected). ``request_signature`` is the requester's
+    ``exchange-signature`` header in compact form (:mod:`exchange._audit_signature`: 73 bytes,
+    not the request), kept so the audit record of the outcome can name who signed the question.
     """
 
     inquiry_id: str
@@ -65,6 +67,7 @@ class InquiryRecord:
     subject_id: str | None = None
     reply_to: str | None = None
     trace_parent: str | None = None
+    request_signature: bytes | None = None
 
     def __post_init__(self) -> None:
         # Interning here, not at each call site, so every way of building one (decoded

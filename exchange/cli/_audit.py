@@ -111,7 +111,8 @@ def _subject_line(row: dict[str, Any]) -> str:
     if row["reject_reason"]:
         outcome += f" ({row['reject_reason']})"
     case = row["case_reference"] or "-"
+    signed = f"  signed with key {row['request_signed_with']}" if row["request_signed_with"] else ""
     return (
         f"{when}  {row['requester']} asked {row['provider']}  {row['service']}  "
-        f"purpose {row['purpose']}  case {case}  {outcome}  inquiry {row['inquiry_id']}"
+        f"purpose {row['purpose']}  case {case}  {outcome}  inquiry {row['inquiry_id']}{signed}"
     )
