@@ -37,6 +37,7 @@ class PartitionTask(Generic[V]):
     #: The offset the next buffered record of each input must have at least: a record
     #: fetched twice (before and after a rewind) is kept once.
     next_offset: dict[TopicPartition, int] = field(default_factory=dict)
+    began: float = 0.0  # monotonic time the last transaction of input records began
     failures: int = 0  # failed transactions in a row
     tick_due: bool = False
     lane: asyncio.Task[None] | None = None

@@ -101,6 +101,16 @@ class Deadlines:
         return [OutputRecord(self.out_topic, key.encode(), b"expired") for key in due]
 
 
+class SlowDeadlines(Deadlines):
+    """Deadlines whose batches take a while: records always wait when a transaction ends."""
+
+    def process(
+        self, records: Sequence[InputRecord], state: PartitionState[int]
+    ) -> Iterable[OutputRecord]:
+        time.sleep(0.02)
+        return super().process(records, state)
+
+
 def _config(bootstrap: str, app: str, inputs: str, changelog: str, **extra: Any) -> EngineConfig:
     options: dict[str, Any] = {
         "poll_interval": 0.05,
@@ -308,6 +318,41 @@ async def test_ticks_emit_outputs_on_a_quiet_topic(
         kafka_bootstrap, topics["app"], topics["in"], topics["state"], topics["out"]
     )
     assert restored == {}
+
+
+async def test_ticks_fire_while_every_partition_stays_busy(
+    kafka_bootstrap: str, topics: dict[str, str]
+) -> None:
+    """Deadlines fire on time although records keep arriving on every partition."""
+    config = _config(
+        kafka_bootstrap, topics["app"], topics["in"], topics["state"], fetch_max_wait=0.01
+    )
+    engine = Engine(config, SlowDeadlines(topics["out"], delay_ms=1000), IntCodec())
+    task = asyncio.create_task(engine.run())
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+
+    async def keep_busy() -> None:
+        # Keys refreshed all the time never expire; they keep every partition busy.
+        while True:
+            for partition in range(PARTITIONS):
+                key = f"busy-{partition}".encode()
+                await producer.send(topics["in"], b"", key=key, partition=partition)
+            await asyncio.sleep(0.005)
+
+    busy = asyncio.create_task(keep_busy())
+    try:
+        await _produce(kafka_bootstrap, topics["in"], [(f"t{i}".encode(), b"") for i in range(5)])
+        await _eventually(lambda: _at_least(kafka_bootstrap, topics["out"], 5), within=20)
+        assert not busy.done()  # still sending: the deadlines fired under load
+    finally:
+        busy.cancel()
+        await asyncio.gather(busy, return_exceptions=True)
+        await producer.stop()
+        engine.stop()
+        await task
+    expired = await _read_committed(kafka_bootstrap, topics["out"])
+    assert sorted(r.key for r in expired) == [f"t{i}".encode() for i in range(5)]
 
 
 async def test_processor_exception_stops_the_engine_and_commits_nothing(
