@@ -1,7 +1,8 @@
 """A connector's tiny HTTP endpoint: ``GET /health`` (JSON) and ``GET /metrics`` (Prometheus).
 
 ``/health`` answers ``200`` while the circuit to the legacy system is closed or half-open and
-``503`` while it is open, with ``{"connector", "kind", "circuit", "paused"}`` as JSON, so a
+``503`` while it is open, with ``{"connector", "kind", "circuit", "paused", "degraded"}`` as
+JSON (requesters add ``failing``: outcomes waiting for a delivery that keeps failing), so a
 load balancer or an orchestrator's probe can read it. One request per connection
 (``Connection: close``): probes and scrapers need no more, and the server stays tiny.
 """
