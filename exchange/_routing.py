@@ -58,6 +58,7 @@ from exchange._envelope_fields import inquiry_from_fields, raw_schema, response_
 from exchange._errors import CodecError
 from exchange._events import RequestAccepted, RequestRejected, ResponseArrived
 from exchange._models import RejectReason
+from exchange._signing import SignatureCheck
 from exchange._signing_policy import verify_record
 from exchange._state import InquiryRecord
 from exchange._wire import SINGLE_OBJECT_MAGIC, Headers, RecordType
@@ -212,17 +213,30 @@ class Router:
     def _signature_problem(
         self, inquiry: InquiryRecord, service: Service, headers: Headers, value: bytes | None
     ) -> Rejection | None:
-        requester = inquiry.requester_agency
-        check = verify_record(
-            RecordType.REQUEST,
-            inquiry_id=inquiry.inquiry_id,
-            signer_code=requester,
-            signer=self._catalog.agency(requester),
+        iid, who = inquiry.inquiry_id, inquiry.requester_agency
+        check = self._verify(RecordType.REQUEST, iid, who, service, headers=headers, value=value)
+        return None if check.ok else Rejection(RejectReason.BAD_SIGNATURE, str(check.problem))
+
+    def _verify(
+        self,
+        record_type: RecordType,
+        inquiry_id: str,
+        agency: str,
+        service: Service,
+        *,
+        headers: Headers,
+        value: bytes | None,
+    ) -> SignatureCheck:
+        """``agency``'s signature on a request or response, against its catalog keys."""
+        return verify_record(
+            record_type,
+            inquiry_id=inquiry_id,
+            signer_code=agency,
+            signer=self._catalog.agency(agency),
             service=service,
             headers=headers,
             value=value,
         )
-        return None if check.ok else Rejection(RejectReason.BAD_SIGNATURE, str(check.problem))
 
     def _payload_problem(self, payload: bytes, service: Service) -> Rejection | None:
         if len(payload) > self._max_payload_bytes:
@@ -255,16 +269,8 @@ class Router:
         sid = format_service_id(response.service_code, response.service_version)
         if service is None:
             return f"{sid} is not in the catalog"
-        responder = response.responder_agency
-        check = verify_record(
-            RecordType.RESPONSE,
-            inquiry_id=response.inquiry_id,
-            signer_code=responder,
-            signer=self._catalog.agency(responder),
-            service=service,
-            headers=headers,
-            value=value,
-        )
+        iid, who = response.inquiry_id, response.responder_agency
+        check = self._verify(RecordType.RESPONSE, iid, who, service, headers=headers, value=value)
         if not check.ok:
             return f"bad signature: {check.problem}"
         if response.payload is None:
