@@ -10,17 +10,18 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from exchange._admin import TopicAdmin, apply_plan, read_plan, settle
 from exchange._catalog import load_catalog
-from exchange._kafka import resolve_bootstrap
+from exchange._kafka import client_options, resolve_bootstrap
 from exchange._settings import ExchangeSettings
 from exchange._topology import TopicKind, TopologyConfig, desired_topics
 
-__all__ = ["bus_env", "create_topics", "running_worker"]
+__all__ = ["bus_env", "create_topics", "records_per_id", "running_worker"]
 
 #: Python start-up, catalog load and group join on two busy cores.
 WORKER_START_TIMEOUT = 90.0
@@ -38,6 +39,36 @@ async def create_topics(settings: ExchangeSettings, agencies: Sequence[str]) -> 
     async with TopicAdmin.for_settings(settings) as admin:
         await apply_plan(admin, await read_plan(admin, specs, settings.topic_prefix))
         await settle(admin, specs, settings.topic_prefix)
+
+
+async def records_per_id(
+    settings: ExchangeSettings, topic: str, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """How many committed records ``topic`` holds for each inquiry id (records are keyed by
+    inquiry id), read from the start until a poll returns nothing."""
+    from aiokafka import AIOKafkaConsumer
+
+    options: dict[str, Any] = {"bootstrap_servers": resolve_bootstrap(settings)}
+    options.update(client_options(settings))
+    consumer = AIOKafkaConsumer(
+        topic,
+        **options,
+        group_id=None,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+    )
+    wanted = {str(i).encode(): i for i in ids}
+    counts = dict.fromkeys(ids, 0)
+    await consumer.start()
+    try:
+        while batches := await consumer.getmany(timeout_ms=1500):
+            for records in batches.values():
+                for record in records:
+                    if record.key in wanted:
+                        counts[wanted[record.key]] += 1
+    finally:
+        await consumer.stop()
+    return counts
 
 
 def bus_env(settings: ExchangeSettings, **extra: str) -> dict[str, str]:

@@ -32,7 +32,7 @@ from prometheus_client import CollectorRegistry
 from connectors._breaker import CircuitState
 from connectors._runtime import ProviderRuntime
 from connectors._sdk import ProviderConnector
-from connectors.testkit._bus import create_topics, running_worker
+from connectors.testkit._bus import create_topics, records_per_id, running_worker
 from exchange._client import ExchangeClient
 from exchange._kafka import client_options, resolve_bootstrap
 from exchange._outcome import InquirySpec, Outcome, OutcomeKind
@@ -179,31 +179,7 @@ class ConnectorHarness:
 
     async def outcomes_on_replies(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
         """How many outcome records each inquiry has on the requester's replies topic."""
-        from aiokafka import AIOKafkaConsumer
-
-        options = {"bootstrap_servers": resolve_bootstrap(self.settings)}
-        options.update(client_options(self.settings))
-        consumer = AIOKafkaConsumer(
-            self.replies_topic,
-            **options,
-            group_id=None,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-        )
-        wanted = {str(i).encode(): i for i in ids}
-        counts = dict.fromkeys(ids, 0)
-        await consumer.start()
-        try:
-            while True:  # until a poll returns nothing: every committed outcome is read
-                batches = await consumer.getmany(timeout_ms=1500)
-                if not batches:
-                    return counts
-                for records in batches.values():
-                    for record in records:
-                        if record.key in wanted:
-                            counts[wanted[record.key]] += 1
-        finally:
-            await consumer.stop()
+        return await records_per_id(self.settings, self.replies_topic, ids)
 
 
 async def _count_to_end(consumer: Any) -> int:

@@ -45,10 +45,9 @@ from typing import IO, Any, Protocol
 
 import httpx
 
-from connectors.testkit._bus import bus_env, create_topics, running_worker
+from connectors.testkit._bus import bus_env, create_topics, records_per_id, running_worker
 from connectors.testkit._legacy import free_port
 from connectors.testkit._script import ScriptedProvider
-from exchange._kafka import client_options, resolve_bootstrap
 from exchange._settings import ExchangeSettings
 from exchange._topology import Topics
 
@@ -282,29 +281,7 @@ class RequesterHarness:
     async def records_per_id(self, topic: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
         """How many committed records ``topic`` holds for each inquiry id (records are keyed
         by inquiry id)."""
-        from aiokafka import AIOKafkaConsumer
-
-        options: dict[str, Any] = {"bootstrap_servers": resolve_bootstrap(self.settings)}
-        options.update(client_options(self.settings))
-        consumer = AIOKafkaConsumer(
-            topic,
-            **options,
-            group_id=None,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-        )
-        wanted = {str(i).encode(): i for i in ids}
-        counts = dict.fromkeys(ids, 0)
-        await consumer.start()
-        try:
-            while batches := await consumer.getmany(timeout_ms=1500):
-                for records in batches.values():
-                    for record in records:
-                        if record.key in wanted:
-                            counts[wanted[record.key]] += 1
-        finally:
-            await consumer.stop()
-        return counts
+        return await records_per_id(self.settings, topic, ids)
 
 
 async def until(
