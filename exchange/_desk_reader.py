@@ -20,9 +20,8 @@ from types import TracebackType
 from typing import Any, Self
 
 from exchange._errors import BrokerError
-from exchange._kafka import kafka_options
 from exchange._settings import ExchangeSettings
-from exchange._topic_reader import group_free_consumer
+from exchange._topic_reader import group_free_consumer, partitions_of
 
 __all__ = ["DeskReader", "partitions_of"]
 
@@ -117,21 +116,6 @@ class DeskReader:
         consumer.assign(assigned)
         await consumer.seek_to_beginning(*assigned)
         return assigned
-
-
-async def partitions_of(settings: ExchangeSettings, topic: str) -> list[int]:
-    """The topic's partition numbers, sorted; empty if it does not exist."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(**kafka_options(settings))
-    try:
-        await admin.start()
-        if topic not in await admin.list_topics():
-            return []
-        described = await admin.describe_topics([topic])
-        return sorted(p["partition"] for t in described for p in t["partitions"])
-    finally:
-        await admin.close()
 
 
 async def _read_to_end(consumer: Any, assigned: list[Any], latest: dict[bytes, bytes]) -> None:

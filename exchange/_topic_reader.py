@@ -15,7 +15,7 @@ from exchange._errors import BrokerError
 from exchange._kafka import error_for_code, kafka_options
 from exchange._settings import ExchangeSettings
 
-__all__ = ["assign_all", "group_free_consumer"]
+__all__ = ["assign_all", "group_free_consumer", "partitions_of"]
 
 
 def group_free_consumer(settings: ExchangeSettings, **options: Any) -> Any:
@@ -40,14 +40,8 @@ async def assign_all(
     principal may not see it.
     """
     from aiokafka import TopicPartition
-    from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(**kafka_options(settings))
-    try:
-        await admin.start()
-        described = await admin.describe_topics(list(topics))
-    finally:
-        await admin.close()
+    described = await _describe(settings, topics, only_existing=False)
     for topic in described:  # 29: the principal may not see it, which is not "missing"
         if topic["error_code"] == 29:
             raise error_for_code(29, topic["topic"], f"cannot read {topic['topic']}")
@@ -68,3 +62,30 @@ async def assign_all(
     for tp in assigned:
         await consumer.position(tp)
     return assigned
+
+
+async def partitions_of(settings: ExchangeSettings, topic: str) -> list[int]:
+    """The topic's partition numbers, sorted; empty if it does not exist."""
+    described = await _describe(settings, [topic], only_existing=True)
+    return sorted(p["partition"] for t in described for p in t["partitions"])
+
+
+async def _describe(
+    settings: ExchangeSettings, topics: Sequence[str], *, only_existing: bool
+) -> list[dict[str, Any]]:
+    """The broker's metadata of ``topics`` (``only_existing``: of those that exist; the
+    others are left out rather than described, which could create them)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(**kafka_options(settings))
+    try:
+        await admin.start()
+        if only_existing:
+            existing = set(await admin.list_topics())
+            topics = [topic for topic in topics if topic in existing]
+            if not topics:
+                return []
+        described: list[dict[str, Any]] = await admin.describe_topics(list(topics))
+        return described
+    finally:
+        await admin.close()
