@@ -147,6 +147,7 @@ def _engine_config(
         batch_max_records=options.batch_max_records,
         tick_interval=settings.worker_tick_interval,
         fetch_max_wait=settings.fetch_max_wait,
+        commit_interval=settings.commit_interval,
         # New agencies' out topics join within this; a restart is not needed for them.
         topic_refresh_interval=TOPIC_REFRESH,
         client_options=client_options(settings),

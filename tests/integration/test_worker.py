@@ -17,9 +17,7 @@ from typing import Any
 
 import pytest
 from _worker_proc import (
-    PERSON,
     STANDING,
-    VERDICT,
     VERIFY,
     BusTap,
     Records,
@@ -28,6 +26,7 @@ from _worker_proc import (
     create_bus_topics,
     running_worker,
 )
+from samples import PERSON, VERDICT
 
 from exchange import Answer, ExchangeClient, ExchangeSettings, Inquiry, OutcomeKind, Provider
 from exchange._topology import Topics

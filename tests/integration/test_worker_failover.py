@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Iterable
 import pytest
 from _worker_proc import (
     STANDING,
-    VERDICT,
     VERIFY,
     BusTap,
     Raw,
@@ -24,6 +23,7 @@ from _worker_proc import (
     create_bus_topics,
     running_worker,
 )
+from samples import VERDICT
 
 from exchange import Answer, ExchangeSettings, Inquiry, Provider
 from exchange._topology import Topics
