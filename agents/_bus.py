@@ -275,6 +275,7 @@ class BusProcessor:
                 now_ms=now_ms,
                 headers=record.headers,
                 value=record.value,
+                written_at_ms=record.timestamp,
             )
         except (KeyError, TypeError, ValueError) as exc:  # an envelope revision it cannot read
             raise _UnreadableError(f"{type(exc).__name__}: {exc}") from exc

@@ -152,6 +152,10 @@ class Correlator:
         if known is not None:
             reason, detail = ID_TAKEN_REASON, "the inquiry id is taken by another agency"
             return self._duplicate(inquiry, inquiry.requester_agency, known, reason, detail)
+        if inquiry.deadline_ms <= inquiry.received_at_ms:
+            # Written in time but read after its deadline (routing accepted it for that):
+            # the provider could only answer late, so it times out now, unrouted.
+            return self._time_out(inquiry, inquiry.received_at_ms)
         self._put(inquiry)
         return [Route(inquiry), StateChange(inquiry.inquiry_id, inquiry)]
 

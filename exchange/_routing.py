@@ -19,7 +19,9 @@ UNKNOWN_SERVICE        no service with that code and version, or another agency 
                        subsystem) provides it
 NOT_ALLOWED            no policy lets the requester (agency or subsystem) ask the service
 PURPOSE_NOT_ALLOWED    a policy exists, but not for the stated purpose
-DEADLINE_PAST          the deadline is not after the time the bus read the request
+DEADLINE_PAST          the deadline is not after the time the request reached the bus (its
+                       record's timestamp, or the read if later); one that reached it in time
+                       but is read after its deadline is accepted and times out at once
 DEADLINE_TOO_FAR       the deadline is further than the service's ``max_deadline_seconds``
 BAD_SIGNATURE          the ``exchange-signature`` header is present but does not verify with
                        one of the requester's catalog keys, or it is missing where the service
@@ -107,9 +109,11 @@ class Router:
         now_ms: int,
         headers: Headers = (),
         value: bytes | None = None,
+        written_at_ms: int | None = None,
     ) -> RequestAccepted | RequestRejected:
         """Decide a request read from ``out.<source_agency>`` at *now_ms*; ``headers`` and
-        ``value`` are the record's, untouched (its signature covers them)."""
+        ``value`` are the record's, untouched (its signature covers them); *written_at_ms*
+        the record's timestamp, when it reached the bus."""
         inquiry = inquiry_from_fields(fields, now_ms)
         signature = request_signature(headers)
         if signature is not None:  # kept for the audit record of the outcome
@@ -121,6 +125,7 @@ class Router:
             key=key,
             headers=headers,
             value=value,
+            written_at_ms=written_at_ms,
         )
         if rejection is None:
             return RequestAccepted(inquiry)
@@ -156,12 +161,16 @@ class Router:
         key: bytes | None,
         headers: Headers = (),
         value: bytes | None = None,
+        written_at_ms: int | None = None,
     ) -> Rejection | None:
         """None if the request may be routed to its provider, else why not.
 
         *inquiry* is the request as read (``received_at_ms`` is "now" for the deadline rules),
         *source_agency* the agency of the ``out`` topic, *key* the record's key, *headers* and
-        *value* the record's own (for its signature).
+        *value* the record's own (for its signature). *written_at_ms*, the record's timestamp,
+        decides whether the deadline had passed: a request written in time but read after its
+        deadline (the bus was down or behind) is not the requester's fault; it is accepted and
+        times out at once.
         """
         problem = self._identity(inquiry, source_agency, key)
         if problem is not None:
@@ -172,7 +181,7 @@ class Router:
         return (
             _provider_problem(inquiry, service)
             or self._policy_problem(inquiry, service)
-            or _deadline_problem(inquiry, service)
+            or _deadline_problem(inquiry, service, written_at_ms)
             or self._signature_problem(inquiry, service, headers, value)
             or self._payload_problem(payload, service)
         )
@@ -353,9 +362,13 @@ def _provider_problem(inquiry: InquiryRecord, service: Service) -> Rejection | N
     return None
 
 
-def _deadline_problem(inquiry: InquiryRecord, service: Service) -> Rejection | None:
+def _deadline_problem(
+    inquiry: InquiryRecord, service: Service, written_at_ms: int | None = None
+) -> Rejection | None:
     now, deadline = inquiry.received_at_ms, inquiry.deadline_ms
-    if deadline <= now:
+    # A timestamp after the read (a writer's clock ahead) or none (<= 0) counts as the read.
+    written = now if written_at_ms is None or not 0 < written_at_ms < now else written_at_ms
+    if deadline <= written:
         detail = f"the deadline passed {now - deadline} ms before the bus read the request"
         return Rejection(RejectReason.DEADLINE_PAST, detail)
     limit_ms = round(service.max_deadline_seconds * 1000)

@@ -96,6 +96,19 @@ def test_accepted_request_is_routed_and_recorded_as_pending() -> None:
     assert correlator.next_due_ms() == DEADLINE
 
 
+def test_an_accepted_request_read_after_its_deadline_times_out_unrouted() -> None:
+    """Accepted (written in time) but read after its deadline: TIMED_OUT at once, with no
+    Route, nothing left pending, and a later response recorded as late."""
+    correlator = Correlator(retention_ms=HOUR)
+    late = inquiry(received_at_ms=DEADLINE + 3)
+    effects = correlator.handle(RequestAccepted(late))
+    assert of_type(effects, Route) == []
+    settlement = only_settlement(effects)
+    assert (settlement.kind, settlement.settled_at_ms) == (Phase.TIMED_OUT, DEADLINE + 3)
+    assert correlator.pending_count == 0
+    assert of_type(correlator.tick(DEADLINE + 10_000), Settlement) == []
+
+
 def test_duplicate_request_while_pending_is_not_routed_again() -> None:
     """The same inquiry id from the same agency while pending is audited, not routed."""
     correlator = pending()

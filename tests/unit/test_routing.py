@@ -283,6 +283,34 @@ def test_deadline_must_be_in_the_future(
     assert reason(router, request(catalog, codec, deadline=deadline)) == RejectReason.DEADLINE_PAST
 
 
+@pytest.mark.parametrize("deadline", [NOW, NOW - 1])
+def test_a_request_written_in_time_but_read_late_is_accepted(
+    router: Router, catalog: Catalog, codec: Codec, deadline: int
+) -> None:
+    """Written before its deadline, read at or after it (the bus was behind): not the
+    requester's fault, so not DEADLINE_PAST; the correlator times it out."""
+    fields = request(catalog, codec, deadline=deadline)
+    key = fields["inquiry_id"].encode()
+    event = router.request_event(
+        fields, source_agency="TAX", key=key, now_ms=NOW, written_at_ms=deadline - 1
+    )
+    assert isinstance(event, RequestAccepted)
+
+
+@pytest.mark.parametrize("written_at", [NOW - 5, NOW + 60_000, 0, -1])
+def test_a_request_written_after_its_deadline_is_deadline_past(
+    router: Router, catalog: Catalog, codec: Codec, written_at: int
+) -> None:
+    """A deadline at or before the record's timestamp is DEADLINE_PAST; a timestamp after the
+    read (a writer's clock ahead) or none counts as the read."""
+    fields = request(catalog, codec, deadline=NOW - 5)
+    key = fields["inquiry_id"].encode()
+    event = router.request_event(
+        fields, source_agency="TAX", key=key, now_ms=NOW, written_at_ms=written_at
+    )
+    assert rejection(event).reason == RejectReason.DEADLINE_PAST
+
+
 def test_deadline_within_the_services_maximum(
     router: Router, catalog: Catalog, codec: Codec
 ) -> None:
