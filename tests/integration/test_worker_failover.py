@@ -116,6 +116,24 @@ async def test_sigkill_mid_stream_then_restart_settles_every_inquiry_once(scene:
     assert set(routed.values()) == {1}, "a request was routed twice"
 
 
+async def test_requests_written_in_time_but_read_after_their_deadline_time_out(
+    scene: Scene,
+) -> None:
+    """Written while no worker runs, read after their deadline: TIMED_OUT (the bus was late,
+    not the requester), never routed; a request whose deadline had passed when written is
+    still REJECTED."""
+    late = _requests(scene, 5, deadline=1.0)
+    expired = _requests(scene, 3, deadline=-1.0)
+    await scene.send(late + expired)
+    await asyncio.sleep(1.5)  # every deadline passes before a worker reads them
+    with running_worker(scene.settings):
+        outcomes = await scene.settled(late + expired)
+    _exactly_once({r.inquiry_id: outcomes[r.inquiry_id] for r in late}, "TIMED_OUT")
+    _exactly_once({r.inquiry_id: outcomes[r.inquiry_id] for r in expired}, "REJECTED")
+    routed = {r.key for r in scene.tap.records[scene.topics.in_("NOCR")]}
+    assert routed.isdisjoint(r.key for r in late + expired)
+
+
 async def test_a_stopping_worker_hands_its_partitions_and_timeouts_to_the_other(
     scene: Scene,
 ) -> None:
