@@ -55,17 +55,33 @@ class CreateTopics(Protocol):
     ) -> Awaitable[list[str]]: ...
 
 
-@pytest.fixture(autouse=True)
-def _structlog_config_restored() -> Iterator[None]:
-    """Each test starts with the structlog configuration the one before it started with.
+@pytest.fixture(scope="session", autouse=True)
+def _structlog_baseline() -> Iterator[dict[str, Any]]:
+    """The structlog configuration the session starts with; loggers are never cached.
 
-    A command run in-process (typer's CliRunner) configures logging onto its own stderr, which
-    the runner closes afterwards; left in place, that configuration makes every later log call
-    in the session raise "I/O operation on closed file".
+    A module's logger cached on first use keeps the configuration of that moment for the
+    rest of the session, past any restore and out of reach of ``capture_logs``.
     """
-    saved = structlog.get_config()
+    configure = structlog.configure
+
+    def configure_uncached(**settings: Any) -> None:
+        configure(**{**settings, "cache_logger_on_first_use": False})
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(structlog, "configure", configure_uncached)
+        yield structlog.get_config()
+
+
+@pytest.fixture(autouse=True)
+def _structlog_config_restored(_structlog_baseline: dict[str, Any]) -> Iterator[None]:
+    """Each test ends with the session's structlog configuration restored.
+
+    A command run in-process (typer's CliRunner), in a test or in a module-scoped fixture set
+    up before it, configures logging onto its own stderr (closed afterwards) at its own level;
+    left in place, later log calls raise "I/O operation on closed file" or are filtered out.
+    """
     yield
-    structlog.configure(**saved)
+    structlog.configure(**_structlog_baseline)
 
 
 @pytest.fixture(scope="session")
