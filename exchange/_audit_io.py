@@ -8,7 +8,6 @@ their writer schema from the schema store, without logical types (times as epoch
 
 from __future__ import annotations
 
-import asyncio
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,14 +15,13 @@ from typing import Any
 
 from fastavro import schemaless_reader
 
-from exchange._admin import TopicAdmin
 from exchange._audit_chain import ChainLink, TrailRecord, chain_id
 from exchange._audit_signature import signature_key_id
 from exchange._envelope_fields import raw_schema
-from exchange._errors import BrokerError, CodecError, FramingError
+from exchange._errors import CodecError, FramingError
 from exchange._schema_store import SchemaStore
 from exchange._settings import ExchangeSettings
-from exchange._topic_reader import group_free_consumer
+from exchange._topic_reader import read_to_end
 from exchange._topology import Topics
 
 __all__ = ["AuditDecoder", "AuditEntry", "AuditTrail", "about_subject", "read_audit_trail"]
@@ -84,50 +82,14 @@ class AuditDecoder:
 
 async def read_audit_trail(settings: ExchangeSettings, store: SchemaStore) -> AuditTrail:
     """Every committed record of the audit topic up to its end offsets at the start."""
-    from aiokafka import TopicPartition
-    from aiokafka.errors import KafkaError
+    trail, decoder = AuditTrail(Topics.for_settings(settings).audit), AuditDecoder(store)
 
-    topic = Topics.for_settings(settings).audit
-    async with TopicAdmin.for_settings(settings) as admin:
-        count, _replicas = (await admin.partition_counts([topic])).get(topic, (0, 0))
-    if not count:
-        raise BrokerError(f"{topic} does not exist: run `exchange topics apply`", retriable=False)
-    consumer = group_free_consumer(
-        settings,
-        auto_offset_reset="earliest",
-        request_timeout_ms=round(settings.request_timeout * 1000),
-    )
-    trail, decoder = AuditTrail(topic), AuditDecoder(store)
-    partitions = [TopicPartition(topic, n) for n in range(count)]
-    try:
-        await consumer.start()
-        consumer.assign(partitions)
-        starts = await consumer.beginning_offsets(partitions)
-        trail.truncated = {tp.partition for tp, start in starts.items() if start > 0}
-        for tp, start in starts.items():  # explicit: no race with a pending offset reset
-            consumer.seek(tp, start)
-        ends = await consumer.end_offsets(partitions)
-        await _read_to_end(consumer, ends, trail, decoder, settings.request_timeout * 4)
-    except KafkaError as exc:
-        raise BrokerError(f"cannot read {topic}: {exc}") from exc
-    finally:
-        await consumer.stop()
+    def take(records: list[Any]) -> None:
+        trail.entries.extend(_entry(record, decoder) for record in records)
+
+    starts = await read_to_end(settings, trail.topic, take)
+    trail.truncated = {partition for partition, start in starts.items() if start > 0}
     return trail
-
-
-async def _read_to_end(
-    consumer: Any, ends: dict[Any, int], trail: AuditTrail, decoder: AuditDecoder, patience: float
-) -> None:
-    loop = asyncio.get_running_loop()
-    quiet_until = loop.time() + patience
-    while pending := [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-        batch = await consumer.getmany(*pending, timeout_ms=200, max_records=10_000)
-        for records in batch.values():
-            trail.entries.extend(_entry(record, decoder) for record in records)
-        if batch:
-            quiet_until = loop.time() + patience
-        elif loop.time() > quiet_until:
-            raise BrokerError(f"reading {trail.topic} stalled before its end offsets")
 
 
 def _entry(record: Any, decoder: AuditDecoder) -> AuditEntry:

@@ -12,17 +12,15 @@ marked, or neither; of two replays running at once, the newer fences the older, 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from exchange._admin import TopicAdmin
 from exchange._dlq import DeadLetterEntry, DlqListing, replay_marker, replay_record
 from exchange._errors import BrokerError
 from exchange._kafka import kafka_options
 from exchange._settings import ExchangeSettings
-from exchange._topic_reader import group_free_consumer
+from exchange._topic_reader import read_to_end
 from exchange._topology import Topics
 
 __all__ = ["Replayed", "read_dlq", "replay"]
@@ -51,48 +49,13 @@ def _options(settings: ExchangeSettings) -> dict[str, Any]:
 
 async def read_dlq(settings: ExchangeSettings, listing: DlqListing) -> DlqListing:
     """Feed every committed DLQ record, up to the end at the start of the read, to ``listing``."""
-    from aiokafka.errors import KafkaError
 
-    topic = Topics.for_settings(settings).dlq
-    async with TopicAdmin.for_settings(settings) as admin:
-        count, _replicas = (await admin.partition_counts([topic])).get(topic, (0, 0))
-    if not count:
-        raise BrokerError(f"{topic} does not exist: run `exchange topics apply`", retriable=False)
-    consumer = group_free_consumer(
-        settings,
-        auto_offset_reset="earliest",
-        request_timeout_ms=round(settings.request_timeout * 1000),
-    )
-    try:
-        await consumer.start()
-        await _read_to_end(consumer, topic, count, listing, settings.request_timeout * 4)
-    except KafkaError as exc:
-        raise BrokerError(f"cannot read {topic}: {exc}") from exc
-    finally:
-        await consumer.stop()
+    def take(records: list[Any]) -> None:
+        for record in records:
+            listing.add(record)
+
+    await read_to_end(settings, Topics.for_settings(settings).dlq, take)
     return listing
-
-
-async def _read_to_end(
-    consumer: Any, topic: str, count: int, listing: DlqListing, patience: float
-) -> None:
-    from aiokafka import TopicPartition
-
-    partitions = [TopicPartition(topic, n) for n in range(count)]
-    consumer.assign(partitions)
-    await consumer.seek_to_beginning(*partitions)
-    ends = await consumer.end_offsets(partitions)
-    loop = asyncio.get_running_loop()
-    quiet_until = loop.time() + patience
-    while pending := [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-        batch = await consumer.getmany(*pending, timeout_ms=200)
-        for records in batch.values():
-            for record in records:
-                listing.add(record)
-        if batch:
-            quiet_until = loop.time() + patience
-        elif loop.time() > quiet_until:
-            raise BrokerError(f"reading {topic} stalled before its end offsets {ends}")
 
 
 async def replay(settings: ExchangeSettings, entries: Sequence[DeadLetterEntry]) -> list[Replayed]:

@@ -8,14 +8,16 @@ resolved, so that nothing written afterwards can be missed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from exchange._admin import TopicAdmin
 from exchange._errors import BrokerError
 from exchange._kafka import error_for_code, kafka_options
 from exchange._settings import ExchangeSettings
 
-__all__ = ["assign_all", "group_free_consumer", "partitions_of"]
+__all__ = ["assign_all", "group_free_consumer", "partitions_of", "read_to_end"]
 
 
 def group_free_consumer(settings: ExchangeSettings, **options: Any) -> Any:
@@ -89,3 +91,57 @@ async def _describe(
         return described
     finally:
         await admin.close()
+
+
+async def read_to_end(
+    settings: ExchangeSettings, topic: str, on_records: Callable[[list[Any]], None]
+) -> dict[int, int]:
+    """Hand every committed record of *topic*, from its start up to its end offsets at the
+    start of the read, to *on_records* (a partition's records in order); return each
+    partition's first offset (above 0: older records were deleted by retention).
+
+    A :class:`BrokerError` if the topic does not exist, cannot be read, or yields nothing for
+    four request timeouts before its end.
+    """
+    from aiokafka import TopicPartition
+    from aiokafka.errors import KafkaError
+
+    async with TopicAdmin.for_settings(settings) as admin:
+        count, _replicas = (await admin.partition_counts([topic])).get(topic, (0, 0))
+    if not count:
+        raise BrokerError(f"{topic} does not exist: run `exchange topics apply`", retriable=False)
+    consumer = group_free_consumer(
+        settings,
+        auto_offset_reset="earliest",
+        request_timeout_ms=round(settings.request_timeout * 1000),
+    )
+    partitions = [TopicPartition(topic, n) for n in range(count)]
+    try:
+        await consumer.start()
+        consumer.assign(partitions)
+        starts = await consumer.beginning_offsets(partitions)
+        for tp, start in starts.items():  # explicit: no race with a pending offset reset
+            consumer.seek(tp, start)
+        ends = await consumer.end_offsets(partitions)
+        await _drain(consumer, ends, on_records, settings.request_timeout * 4)
+    except KafkaError as exc:
+        raise BrokerError(f"cannot read {topic}: {exc}") from exc
+    finally:
+        await consumer.stop()
+    return {tp.partition: start for tp, start in starts.items()}
+
+
+async def _drain(
+    consumer: Any, ends: dict[Any, int], on_records: Callable[[list[Any]], None], patience: float
+) -> None:
+    loop = asyncio.get_running_loop()
+    quiet_until = loop.time() + patience
+    while pending := [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+        batch = await consumer.getmany(*pending, timeout_ms=200, max_records=10_000)
+        for records in batch.values():
+            on_records(records)
+        if batch:
+            quiet_until = loop.time() + patience
+        elif loop.time() > quiet_until:
+            topic = pending[0].topic
+            raise BrokerError(f"reading {topic} stalled before its end offsets")
